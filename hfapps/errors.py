@@ -1,0 +1,23 @@
+"""hfapps' own exceptions. Every error a user can cause is one of these, with the fix in its message."""
+
+from __future__ import annotations
+
+
+class HfappsError(Exception):
+    """Base class of every error hfapps raises on purpose."""
+
+
+class InputError(HfappsError, ValueError):
+    """The texts, questions or options given to a helper are not usable."""
+
+
+class ModelLoadError(HfappsError, OSError):
+    """A model could not be found or loaded (missing path, Hub unreachable and not cached, unsafe weights)."""
+
+
+class TaskMismatchError(HfappsError, ValueError):
+    """The model has no head for the task asked of it (e.g. a seq2seq model given to `answer`)."""
+
+
+class UnsupportedLanguageError(HfappsError, ValueError):
+    """A translation pair the model given cannot do, or a language code hfapps does not know."""

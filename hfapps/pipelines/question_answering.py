@@ -1,0 +1,118 @@
+"""Extractive question answering as a `transformers.ChunkPipeline` (transformers 5.3 removed its own).
+
+A context longer than the model's window is cut into overlapping windows (`doc_stride` tokens of
+overlap); every window is scored, and the best spans across all windows are returned with
+character offsets into the original context. Registered as `hfapps-question-answering`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers.models.auto.modeling_auto import MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
+from transformers.pipelines.base import ChunkPipeline
+
+
+class QuestionAnsweringPipeline(ChunkPipeline):
+    """Input: `{"question": str, "context": str}`. Output: `{"answer", "score", "start", "end"}`, or a
+    list of the `top_k` best when `top_k > 1`. `score` is P(start) * P(end) within the answer's window."""
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.check_model_type(MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES)
+
+    def _sanitize_parameters(
+        self,
+        top_k: int | None = None,
+        max_answer_len: int | None = None,
+        max_seq_len: int | None = None,
+        doc_stride: int | None = None,
+        max_question_len: int | None = None,
+    ):
+        preprocess = {k: v for k, v in
+                      {"max_seq_len": max_seq_len, "doc_stride": doc_stride, "max_question_len": max_question_len}.items()
+                      if v is not None}
+        postprocess = {k: v for k, v in {"top_k": top_k, "max_answer_len": max_answer_len}.items() if v is not None}
+        return preprocess, {}, postprocess
+
+    def get_inference_context(self):
+        return torch.inference_mode
+
+    def preprocess(self, example: dict[str, str], max_seq_len: int | None = None, doc_stride: int = 128,
+                   max_question_len: int = 64):
+        tokenizer = self.tokenizer
+        if max_seq_len is None:
+            max_seq_len = min(tokenizer.model_max_length, 384)
+        question_first = tokenizer.padding_side == "right"
+        question = example["question"]
+        # A very long question would leave no room for the context: keep its first tokens only.
+        question_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
+        if len(question_ids) > max_question_len:
+            question = tokenizer.decode(question_ids[:max_question_len])
+        room = max_seq_len - min(len(question_ids), max_question_len) - 4
+        stride = max(0, min(doc_stride, room // 2))
+        pair = (question, example["context"]) if question_first else (example["context"], question)
+        encoded = tokenizer(
+            *pair,
+            truncation="only_second" if question_first else "only_first",
+            max_length=max_seq_len,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+        context_index = 1 if question_first else 0
+        windows = len(encoded["input_ids"])
+        for w in range(windows):
+            sequence_ids = encoded.sequence_ids(w)
+            inputs = {name: torch.tensor([encoded[name][w]]) for name in tokenizer.model_input_names if name in encoded}
+            yield {
+                **inputs,
+                "offsets": [off if sid == context_index else None
+                            for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)],
+                "context": example["context"],
+                "is_last": w == windows - 1,
+            }
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        names = set(self.tokenizer.model_input_names)
+        outputs = self.model(**{k: v for k, v in model_inputs.items() if k in names})
+        passthrough = {k: v for k, v in model_inputs.items() if k not in names}
+        return {"start_logits": outputs.start_logits, "end_logits": outputs.end_logits, **passthrough}
+
+    def postprocess(self, windows: list[dict[str, Any]], top_k: int = 1, max_answer_len: int = 30):
+        best: dict[tuple[int, int], float] = {}
+        left_padded = self.tokenizer.padding_side == "left"
+        for window in windows:
+            offsets = window["offsets"]
+            n = len(offsets)
+            start_logits = window["start_logits"][0].float()
+            end_logits = window["end_logits"][0].float()
+            start_logits = start_logits[-n:] if left_padded else start_logits[:n]
+            end_logits = end_logits[-n:] if left_padded else end_logits[:n]
+            in_context = torch.tensor([off is not None for off in offsets])
+            if not in_context.any():
+                continue
+            start_p = start_logits.masked_fill(~in_context, float("-inf")).softmax(-1)
+            end_p = end_logits.masked_fill(~in_context, float("-inf")).softmax(-1)
+            # scores[i, j] = P(start=i) * P(end=j) for i <= j < i + max_answer_len
+            scores = torch.triu(torch.tril(start_p[:, None] * end_p[None, :], max_answer_len - 1))
+            k = min(top_k * 4, int(in_context.sum()) ** 2)
+            values, flat = scores.flatten().topk(k)
+            for value, index in zip(values.tolist(), flat.tolist()):
+                i, j = divmod(index, n)
+                if value <= 0 or offsets[i] is None or offsets[j] is None:
+                    continue
+                span = (offsets[i][0], offsets[j][1])
+                best[span] = max(best.get(span, 0.0), value)
+        context = windows[0]["context"]
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:top_k]
+        answers = [{"answer": context[s:e], "score": score, "start": s, "end": e} for (s, e), score in ranked]
+        if not answers:
+            answers = [{"answer": "", "score": 0.0, "start": 0, "end": 0}]
+        return answers[0] if top_k == 1 else answers

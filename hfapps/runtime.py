@@ -1,0 +1,88 @@
+"""Devices, dtypes and length-sorted batching: the shared machinery behind every helper's speed."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import torch
+
+from .errors import InputError
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(device: str | int | torch.device | None = None) -> torch.device:
+    """`None`/"auto" -> the first GPU if there is one, else the CPU; an int is a CUDA index."""
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda:0")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if isinstance(device, int):
+        return torch.device("cpu") if device < 0 else torch.device(f"cuda:{device}")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"Unknown device {device!r}; use 'cpu', 'cuda', 'cuda:1', 'mps' or 'auto'.") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"Device {device!r} was asked for but no CUDA GPU is visible; use device='cpu'.")
+    return resolved
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """`None`/"auto" -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 elsewhere.
+
+    bfloat16 on a CPU with AVX-512 bf16 is faster still but changes results slightly, so it is
+    opt-in there (`dtype="bfloat16"`).
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype is None or dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise InputError(f"Unknown dtype {dtype!r}; use one of 'auto', {', '.join(map(repr, DTYPES))}.")
+    return DTYPES[dtype]
+
+
+def inference_context(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """inference_mode, plus autocast when running below float32 so that ops without a bf16/fp16 kernel stay safe."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if dtype != torch.float32 and device.type in ("cpu", "cuda"):
+        stack.enter_context(torch.autocast(device_type=device.type, dtype=dtype))
+    return stack
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_batch_tokens: int | None) -> list[list[int]]:
+    """Group item indices into batches of similar length, longest first.
+
+    A batch is padded to its longest member, so sorting keeps padding (wasted compute) low. A batch
+    holds at most `batch_size` items and, when `max_batch_tokens` is set, at most that many padded
+    tokens (but always at least one item). Longest first means memory trouble shows up at once.
+    """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}.")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[current[0]] if current else lengths[index]
+        over_budget = max_batch_tokens is not None and longest * (len(current) + 1) > max_batch_tokens
+        if current and (len(current) == batch_size or over_budget):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches

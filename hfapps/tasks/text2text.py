@@ -1,0 +1,81 @@
+"""What summarization and translation share: an encoder-decoder model through hfapps' registered
+pipeline, or a causal chat model prompted through `text-generation`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+from transformers import pipeline as make_pipeline
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+)
+
+from .. import models
+from ..chat import ChatGenerator
+from ..errors import TaskMismatchError
+from .base import Task
+
+#: Room kept for the answer when a chat prompt is clipped to the model's window.
+CHAT_ANSWER_ROOM = 512
+
+
+class TextToText(Task):
+    pipeline_name: ClassVar[str]
+    output_key: ClassVar[str]
+    #: max_new_tokens when the caller gives none and the model's generation config sets no length.
+    default_max_new_tokens: ClassVar[int] = 128
+
+    def _build(self, *, allow_pickle: bool) -> None:
+        model_type = self.config.model_type
+        self.chat: ChatGenerator | None = None
+        if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES and self.config.is_encoder_decoder:
+            models.require_head(
+                self.config, self.ref, suffixes=("ForConditionalGeneration", "MTModel", "Seq2SeqLM"),
+                task=self.name, hint="Pass an encoder-decoder model with its language-model head (T5, BART, Marian).",
+            )
+            from .. import pipelines  # noqa: F401  (registers hfapps' pipelines with transformers)
+
+            model = self._load(AutoModelForSeq2SeqLM, allow_pickle=allow_pickle)
+            self.pipeline = make_pipeline(self.pipeline_name, model=model, tokenizer=self.tokenizer, device=self.device)
+        elif model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and getattr(self.tokenizer, "chat_template", None):
+            model = self._load(AutoModelForCausalLM, allow_pickle=allow_pickle)
+            self.chat = ChatGenerator(model, self.tokenizer, self.device)
+        else:
+            kind = ", ".join(getattr(self.config, "architectures", None) or [model_type])
+            raise TaskMismatchError(
+                f"{self.ref.name!r} ({kind}) cannot do {self.name}: it needs an encoder-decoder model "
+                "(T5, BART, Marian, Pegasus, ...) or a causal chat model with a chat template."
+            )
+
+    def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The caller's generation settings, plus a length cap when neither they nor the model set one."""
+        generation_config = getattr(self.pipeline if self.chat is None else self.chat.pipeline, "model").generation_config
+        if not any(k in options for k in ("max_new_tokens", "max_length")) and (
+            self.chat is not None or generation_config.max_length in (None, 20)
+        ):
+            options["max_new_tokens"] = self.default_max_new_tokens
+        return options
+
+    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(this task's own options, the rest, which go to `generate`)."""
+        return {}, options
+
+    def _prompt(self, text: str, **task_options: Any) -> str:
+        """The user message that asks a chat model to do this task on `text`."""
+        raise NotImplementedError
+
+    def _seq2seq_options(self, **task_options: Any) -> dict[str, Any]:
+        """Pipeline options that carry this task's own options to an encoder-decoder model."""
+        return {}
+
+    def _predict(self, batch: list[str], options: dict[str, Any]) -> list[dict[str, str]]:
+        task_options, generate_options = self._split_options(options)
+        if self.chat is not None:
+            room = max(16, self.max_input_tokens - CHAT_ANSWER_ROOM)
+            prompts = [self._prompt(self.chat.clip(text, room), **task_options) for text in batch]
+            return [{self.output_key: out} for out in self.chat(prompts, **self._generation(generate_options))]
+        return self.pipeline(
+            batch, batch_size=len(batch), **self._seq2seq_options(**task_options), **self._generation(generate_options)
+        )

@@ -1,0 +1,92 @@
+"""Translation: `{"translation_text": ...}` per text.
+
+Which model: `Helsinki-NLP/opus-mt-{source}-{target}` (Marian) by default; T5 checkpoints with their
+`translate English to German: ` prefixes; multilingual models (mBART-50, M2M100, NLLB) with their
+language codes; a `hfapps train` translation output; or a causal chat model, prompted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from ..errors import UnsupportedLanguageError
+from ..languages import language_name
+from .text2text import TextToText
+
+MARIAN_NAME = re.compile(r"opus-mt-([a-zA-Z]+)-([a-zA-Z]+)")
+
+
+def default_model(source: str | None, target: str | None) -> str:
+    if not source or not target:
+        raise UnsupportedLanguageError(
+            "translate needs source= and target= language codes (e.g. source='en', target='de'), or a model."
+        )
+    return f"Helsinki-NLP/opus-mt-{source}-{target}"
+
+
+class Translation(TextToText):
+    name = "translation"
+    default_model = "Helsinki-NLP/opus-mt-en-de"
+    pipeline_name = "hfapps-translation"
+    output_key = "translation_text"
+
+    def __init__(self, model: str | os.PathLike | None = None, *, source: str | None = None,
+                 target: str | None = None, **kwargs: Any) -> None:
+        super().__init__(model or default_model(source, target), **kwargs)
+        pairs = self.supported_pairs()
+        if (source is None or target is None) and pairs and len(pairs) == 1:
+            source, target = next(iter(pairs))
+        self.source, self.target = source, target
+        if source and target:
+            self._check_pair(source, target)
+
+    def supported_pairs(self) -> set[tuple[str, str]] | None:
+        """The (source, target) pairs this model declares, or None when it can take any codes it knows."""
+        if self.chat is not None:
+            return None
+        if self.meta.get("source_lang") and self.meta.get("target_lang"):
+            return {(self.meta["source_lang"], self.meta["target_lang"])}
+        src, tgt = getattr(self.tokenizer, "source_lang", None), getattr(self.tokenizer, "target_lang", None)
+        if src and tgt:
+            return {(src, tgt)}
+        for name in (self.ref.name, getattr(self.config, "_name_or_path", "") or ""):
+            match = MARIAN_NAME.search(name)
+            if match:
+                return {match.groups()}
+        params = getattr(self.config, "task_specific_params", None) or {}
+        t5_pairs = {tuple(k[len("translation_"):].split("_to_")) for k in params if k.startswith("translation_")}
+        return t5_pairs or None
+
+    def _check_pair(self, source: str, target: str) -> None:
+        if source == target:
+            raise UnsupportedLanguageError(f"source and target are both {source!r}; nothing to translate.")
+        if self.chat is not None:
+            language_name(source), language_name(target)
+            return
+        pairs = self.supported_pairs()
+        if pairs is not None and (source, target) not in pairs:
+            listed = ", ".join(f"{s}->{t}" for s, t in sorted(pairs))
+            raise UnsupportedLanguageError(
+                f"{self.ref.name!r} does not translate {source}->{target}; it translates {listed}. "
+                f"Use a model for that pair (e.g. Helsinki-NLP/opus-mt-{source}-{target}) or a multilingual one."
+            )
+
+    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        source = options.pop("source", None) or self.source
+        target = options.pop("target", None) or self.target
+        if (source, target) != (self.source, self.target) and source and target:
+            self._check_pair(source, target)
+        return {"source": source, "target": target}, options
+
+    def _prompt(self, text: str, source: str | None, target: str | None) -> str:
+        if not source or not target:
+            raise UnsupportedLanguageError("A chat model needs source= and target= language codes to translate.")
+        return (f"Translate the following {language_name(source)} text into {language_name(target)}. "
+                f"Reply with the translation only.\n\n{text}")
+
+    def _seq2seq_options(self, source: str | None, target: str | None) -> dict[str, Any]:
+        if self.meta.get("prefix") is not None:  # a `hfapps train` output knows its own prefix
+            return {"input_prefix": self.meta["prefix"]}
+        return {"src_lang": source, "tgt_lang": target} if source and target else {}
