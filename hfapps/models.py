@@ -6,6 +6,7 @@ Everything that touches `from_pretrained` lives here, so that the safety default
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import json
@@ -165,13 +166,14 @@ def load_model(
     **kwargs: Any,
 ) -> PreTrainedModel:
     """Load weights with `auto_class`, safetensors only unless `allow_pickle`, in eval mode on `device`."""
-    if not ref.gguf_file:
-        # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
-        kwargs["use_safetensors"] = None if allow_pickle else True
+    if ref.gguf_file:
+        # De-quantising a GGUF file takes tens of seconds: tasks that share one (summarize and
+        # translate with the same chat model) share the loaded weights.
+        return _load_gguf(ref, auto_class, device, dtype)
+    # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
+    kwargs["use_safetensors"] = None if allow_pickle else True
     try:
-        model = auto_class.from_pretrained(
-            ref.path, dtype=dtype, trust_remote_code=trust_remote_code, **ref.kwargs(), **kwargs
-        )
+        model = auto_class.from_pretrained(ref.path, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as err:
         if ref.is_local and not allow_pickle and _has_only_pickle(ref.path):
             raise ModelLoadError(
@@ -179,6 +181,16 @@ def load_model(
                 "when loaded. Convert it to safetensors, or pass allow_pickle=True if you trust its source."
             ) from err
         raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}") from err
+    return model.to(device).eval()
+
+
+@functools.lru_cache(maxsize=2)
+def _load_gguf(ref: ModelRef, auto_class: type, device: torch.device, dtype: torch.dtype) -> PreTrainedModel:
+    try:
+        model = auto_class.from_pretrained(ref.path, gguf_file=ref.gguf_file, dtype=dtype)
+    except (OSError, ValueError, ImportError) as err:
+        hint = " Install the gguf package (pip install gguf, part of the demo extra)." if "gguf" in str(err).lower() else ""
+        raise ModelLoadError(f"Could not load the GGUF file of {ref.name!r}: {err}.{hint}") from err
     return model.to(device).eval()
 
 

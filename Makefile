@@ -1,0 +1,26 @@
+# The two commands of the README: `make quickstart` and `make test`. Both install what they need.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: install quickstart test test-fast test-slow
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install.sh
+	bash scripts/install.sh $(VENV)
+	touch $@
+
+quickstart: install
+	$(PY) scripts/quickstart.py
+
+test: install
+	$(PY) -m pytest
+	$(PY) -m pytest -m slow
+
+test-fast: install
+	$(PY) -m pytest
+
+test-slow: install
+	$(PY) -m pytest -m slow

