@@ -61,7 +61,56 @@ def build_parser() -> argparse.ArgumentParser:
     for command in TASK_COMMANDS:
         _task_parser(sub, command)
     sub.add_parser("env", help="print versions, devices, and whether the Hub is reachable")
+    train = sub.add_parser("train", help="fine-tune with a YAML recipe: hfapps train RECIPE [--key value ...]",
+                           add_help=False)
+    train.add_argument("recipe", nargs="?", help="a recipe file, or the name of a shipped one (hfapps recipes)")
+    train.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value pairs overriding the recipe")
+    sub.add_parser("recipes", help="list the shipped recipes")
+    evaluate = sub.add_parser("evaluate", help="score a model on a data file with its task helper")
+    evaluate.add_argument("task", choices=["sentiment", "classification", "summarization", "translation",
+                                           "question-answering"])
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True, help="CSV, TSV, JSON(L), Parquet or SQuAD JSON")
+    evaluate.add_argument("--split", default="test", help="the name the scores are filed under")
+    evaluate.add_argument("--output", help="write the metrics JSON here (default: print it)")
+    evaluate.add_argument("--max-samples", type=int, default=None)
+    for column in ("text_column", "label_column", "summary_column", "source_lang", "target_lang",
+                   "question_column", "context_column", "answers_column"):
+        evaluate.add_argument(f"--{column.replace('_', '-')}", dest=column, default=None)
     return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if args.recipe in (None, "-h", "--help"):
+        from .config import help_text
+
+        print(help_text())
+        return 0
+    from .train import train
+
+    metrics = train(args.recipe, args.overrides)
+    import json
+
+    print(json.dumps({k: v for k, v in metrics.items() if k != "train"}, indent=2, default=str))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation import evaluate_file
+
+    columns = {k: getattr(args, k) for k in ("text_column", "label_column", "summary_column", "source_lang",
+                                              "target_lang", "question_column", "context_column", "answers_column")
+               if getattr(args, k) is not None}
+    scores = evaluate_file(args.task, args.model, args.data, split=args.split, max_samples=args.max_samples,
+                           **columns)
+    text = json.dumps(scores, indent=2, default=str)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    print(text)
+    return 0
 
 
 def _records(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -132,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report())
             return 0
+        if args.command == "recipes":
+            from .config import RECIPES_DIR, shipped_recipes
+
+            for name in shipped_recipes():
+                print(f"{name:20s} {RECIPES_DIR}/{name}.yaml")
+            return 0
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "evaluate":
+            return run_evaluate(args)
         return run_task(args)
     except HfappsError as err:
         print(f"hfapps: error: {err}", file=sys.stderr)

@@ -151,3 +151,56 @@ def make_chat_llama(path: str) -> str:
 def write_meta(path: str, **meta) -> None:
     with open(os.path.join(path, "hfapps.json"), "w", encoding="utf-8") as handle:
         json.dump(meta, handle)
+
+
+def write_sentiment_data(folder: str, n: int = 64) -> dict[str, str]:
+    """A tiny labelled CSV (train) and JSONL (validation): positive words -> POSITIVE."""
+    import csv
+
+    rng = random.Random(1)
+    good, bad = ["great", "wonderful", "brilliant", "fast"], ["terrible", "boring", "awful", "slow"]
+    rows = []
+    for i in range(n):
+        label = i % 2
+        rows.append({"text": f"{rng.choice(SUBJECTS)} was {rng.choice(good if label else bad)} {rng.choice(TAILS)}.",
+                     "label": ["NEGATIVE", "POSITIVE"][label]})
+    os.makedirs(folder, exist_ok=True)
+    train, validation = os.path.join(folder, "train.csv"), os.path.join(folder, "validation.jsonl")
+    with open(train, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(rows[: n * 3 // 4])
+    with open(validation, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows[n * 3 // 4:])
+    return {"train": train, "validation": validation}
+
+
+def write_qa_data(folder: str, n: int = 24) -> dict[str, str]:
+    """SQuAD-format JSON with answers at verified offsets."""
+    rng = random.Random(2)
+    paragraphs = []
+    for i in range(n):
+        context = " ".join(sentences(3, seed=i)) + f" The answer is {rng.choice(SUBJECTS)}."
+        text = context.split("The answer is ")[1].rstrip(".")
+        paragraphs.append({"context": context, "qas": [{"id": str(i), "question": "what is the answer?",
+                                                          "answers": [{"text": text,
+                                                                       "answer_start": context.index(text)}]}]})
+    os.makedirs(folder, exist_ok=True)
+    paths = {}
+    for split, part in (("train", paragraphs[: n * 3 // 4]), ("validation", paragraphs[n * 3 // 4:])):
+        paths[split] = os.path.join(folder, f"{split}.json")
+        with open(paths[split], "w", encoding="utf-8") as handle:
+            json.dump({"version": "1.1", "data": [{"title": "tiny", "paragraphs": part}]}, handle)
+    return paths
+
+
+def write_pairs_data(folder: str, source: str, target: str, n: int = 32) -> dict[str, str]:
+    """JSONL pairs: the target is the source's first three words (a learnable toy task)."""
+    os.makedirs(folder, exist_ok=True)
+    rows = [{source: s, target: " ".join(s.split()[:3])} for s in sentences(n, seed=7)]
+    paths = {}
+    for split, part in (("train", rows[: n * 3 // 4]), ("validation", rows[n * 3 // 4:])):
+        paths[split] = os.path.join(folder, f"{split}.jsonl")
+        with open(paths[split], "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in part)
+    return paths

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, pipeline
 
-from .. import models
+from .. import metrics, models
+from ..data import DataError, require_text
 from ..errors import InputError
 from .base import Task
+from .training import TaskTraining
 
 
 class Classification(Task):
@@ -40,3 +43,94 @@ class Classification(Task):
             raise InputError(f"top_k must be a positive int or None (all labels), got {top_k!r}.")
         outputs = self.pipeline(batch, batch_size=len(batch), top_k=top_k, truncation=True)
         return [out[0] if top_k == 1 else out for out in outputs]
+
+
+class ClassificationTraining(TaskTraining):
+    """Fine-tune a sequence classifier: accuracy, macro precision/recall/F1, per class, confusion matrix."""
+
+    auto_model = AutoModelForSequenceClassification
+    best_metric = "eval_accuracy"
+    greater_is_better = True
+    helper_task = "classification"
+
+    def columns(self) -> list[str]:
+        pair = [self.args.text_pair_column] if self.args.text_pair_column else []
+        return [self.args.text_column, *pair, self.args.label_column]
+
+    def check(self, splits: DatasetDict) -> None:
+        for name, split in splits.items():
+            require_text(split, self.args.text_column, name)
+        values = splits["train"][self.args.label_column]
+        if self.args.label_list:
+            self.labels = list(self.args.label_list)
+        elif all(isinstance(v, str) for v in values):
+            self.labels = sorted(set(values))
+        else:
+            self.labels = [str(v) for v in sorted(set(values))]
+        if len(self.labels) < 2:
+            raise DataError(f"The train split has one label only ({self.labels}); a classifier needs two or more.")
+        for name, split in splits.items():
+            bad = sorted({repr(v) for v in split[self.args.label_column] if self._index(v) is None})
+            if bad:
+                raise DataError(f"The {name} split has labels outside the label set {self.labels}: "
+                                f"{', '.join(bad[:10])}. Fix the data or set label_list in the recipe.")
+
+    def _index(self, value: Any) -> int | None:
+        """A label value (a name, or an index into the label list) as its index."""
+        if str(value) in self.labels:
+            return self.labels.index(str(value))
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(self.labels):
+            return value
+        return None
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return {"num_labels": len(self.labels), "id2label": dict(enumerate(self.labels)),
+                "label2id": {label: i for i, label in enumerate(self.labels)}}
+
+    def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
+        text, pair, label = self.args.text_column, self.args.text_pair_column, self.args.label_column
+
+        def encode(batch):
+            encoded = tokenizer(batch[text], batch[pair] if pair else None, truncation=True,
+                                max_length=self.args.max_seq_length)
+            encoded["labels"] = [self._index(v) for v in batch[label]]
+            return encoded
+
+        return split.map(encode, batched=True, remove_columns=split.column_names,
+                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+
+    def compute_metrics(self):
+        accuracy, prf = metrics.load("accuracy"), metrics.load("precision_recall_f1")
+
+        def compute(prediction):
+            predicted = prediction.predictions.argmax(-1).tolist()
+            references = prediction.label_ids.tolist()
+            scores = prf.compute(predictions=predicted, references=references, num_labels=len(self.labels))
+            return {**accuracy.compute(predictions=predicted, references=references),
+                    "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"]}
+
+        return compute
+
+    def helper_inputs(self, split: Dataset) -> list[Any]:
+        if self.args.text_pair_column:
+            raise DataError("Scoring sentence-pair data with the helper is not supported; use the Trainer's eval.")
+        return list(split[self.args.text_column])
+
+    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
+        self.labels = [model_config.id2label[i] for i in range(len(model_config.id2label))]
+        references = [self._index(v) for v in split[self.args.label_column]]
+        if None in references:
+            bad = split[self.args.label_column][references.index(None)]
+            raise DataError(f"Label {bad!r} is not one of the model's labels {self.labels}.")
+        predicted = [self.labels.index(p["label"]) for p in predictions]
+        scores = metrics.load("precision_recall_f1").compute(predictions=predicted, references=references,
+                                                             num_labels=len(self.labels))
+        matrix = metrics.load("confusion_matrix").compute(predictions=predicted, references=references,
+                                                          num_labels=len(self.labels))
+        return {
+            **metrics.load("accuracy").compute(predictions=predicted, references=references),
+            "precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
+            "per_class": {self.labels[i]: v for i, v in scores["per_class"].items()},
+            "labels": self.labels,
+            **matrix,
+        }

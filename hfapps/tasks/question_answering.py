@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from datasets import Dataset, DatasetDict
 from transformers import AutoModelForQuestionAnswering
 from transformers import pipeline as make_pipeline
 
-from .. import models
+from .. import metrics, models
+from ..data import DataError, require_text
 from ..errors import InputError
 from ..inputs import check_text
 from .base import Task
+from .training import TaskTraining
 
 
 class QuestionAnswering(Task):
@@ -74,3 +77,84 @@ def pair_up(question: Any, context: Any) -> Any:
     if not isinstance(contexts, (list, tuple)) or len(contexts) != len(question):
         raise InputError("Pass one context for all questions, or a list of contexts as long as the list of questions.")
     return [{"question": q, "context": c} for q, c in zip(question, contexts)]
+
+
+class QuestionAnsweringTraining(TaskTraining):
+    """Fine-tune an encoder for extractive QA on SQuAD-format data (question, context, answers with
+    `text` and `answer_start`); long contexts become several windows; scored with SQuAD EM and F1."""
+
+    auto_model = AutoModelForQuestionAnswering
+    helper_task = "question-answering"
+
+    def columns(self) -> list[str]:
+        return [self.args.question_column, self.args.context_column, self.args.answers_column]
+
+    def check(self, splits: DatasetDict) -> None:
+        question, context, answers = self.columns()
+        for name, split in splits.items():
+            require_text(split, question, name)
+            require_text(split, context, name)
+            for index, (ctx, ans) in enumerate(zip(split[context], split[answers])):
+                if not isinstance(ans, dict) or "text" not in ans or "answer_start" not in ans:
+                    raise DataError(f"Row {index} of the {name} split: {answers!r} must be {{'text': [...], "
+                                    f"'answer_start': [...]}} (SQuAD format), got {ans!r:.80}.")
+                if not ans["text"]:
+                    raise DataError(f"Row {index} of the {name} split has no answer; extractive QA training "
+                                    "needs at least one answer per question.")
+                for text, start in zip(ans["text"], ans["answer_start"]):
+                    if ctx[start:start + len(text)] != text:
+                        raise DataError(f"Row {index} of the {name} split: the answer {text!r} is not at "
+                                        f"answer_start {start} of its context (found "
+                                        f"{ctx[start:start + len(text)]!r}).")
+
+    def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
+        question, context, answers = self.columns()
+        question_first = tokenizer.padding_side == "right"
+
+        def encode(batch):
+            questions = [q.lstrip() for q in batch[question]]
+            pair = (questions, batch[context]) if question_first else (batch[context], questions)
+            encoded = tokenizer(*pair, truncation="only_second" if question_first else "only_first",
+                                max_length=self.args.max_seq_length, stride=self.args.doc_stride,
+                                return_overflowing_tokens=True, return_offsets_mapping=True)
+            owners = encoded.pop("overflow_to_sample_mapping")
+            starts, ends = [], []
+            for window, offsets in enumerate(encoded.pop("offset_mapping")):
+                answer = batch[answers][owners[window]]
+                first_char = answer["answer_start"][0]
+                last_char = first_char + len(answer["text"][0])
+                ids = encoded.sequence_ids(window)
+                in_context = [i for i, s in enumerate(ids) if s == (1 if question_first else 0)]
+                lo, hi = in_context[0], in_context[-1]
+                if offsets[lo][0] > first_char or offsets[hi][1] < last_char:
+                    starts.append(0)  # the answer is not in this window: point at [CLS]
+                    ends.append(0)
+                    continue
+                start = lo
+                while start <= hi and offsets[start][0] <= first_char:
+                    start += 1
+                end = hi
+                while end >= lo and offsets[end][1] >= last_char:
+                    end -= 1
+                starts.append(start - 1)
+                ends.append(end + 1)
+            encoded["start_positions"], encoded["end_positions"] = starts, ends
+            return encoded
+
+        return split.map(encode, batched=True, remove_columns=split.column_names,
+                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+
+    def helper_inputs(self, split: Dataset) -> list[Any]:
+        question, context, _ = self.columns()
+        return [{"question": q, "context": c} for q, c in zip(split[question], split[context])]
+
+    def helper_options(self) -> dict[str, Any]:
+        return {"max_seq_len": self.args.max_seq_length, "doc_stride": self.args.doc_stride}
+
+    def meta(self, tokenizer, model_config) -> dict[str, Any]:
+        return {"task": "question-answering", "max_seq_len": self.args.max_seq_length,
+                "doc_stride": self.args.doc_stride}
+
+    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
+        references = [a["text"] for a in split[self.args.answers_column]]
+        return metrics.load("squad").compute(predictions=[p["answer"] for p in predictions], references=references)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .classification import Classification
+from .classification import Classification, ClassificationTraining
 
 
 class Sentiment(Classification):
@@ -14,3 +14,7 @@ class Sentiment(Classification):
 
     name = "sentiment"
     default_model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+
+
+class SentimentTraining(ClassificationTraining):
+    helper_task = "sentiment"

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .text2text import TextToText
+from typing import Any
+
+from datasets import Dataset
+
+from .. import metrics
+from .text2text import Seq2SeqTraining, TextToText
 
 
 class Summarization(TextToText):
@@ -17,3 +22,22 @@ class Summarization(TextToText):
 
     def _prompt(self, text: str) -> str:
         return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
+
+
+class SummarizationTraining(Seq2SeqTraining):
+    """Fine-tune on (text_column, summary_column) pairs; scored with ROUGE-1/2/L/Lsum."""
+
+    helper_task = "summarization"
+
+    def source_target(self) -> tuple[str, str]:
+        return self.args.text_column, self.args.summary_column
+
+    def task_prefix_key(self) -> str:
+        return "summarization"
+
+    def meta(self, tokenizer, model_config) -> dict[str, Any]:
+        return {"task": "summarization", "prefix": self.prefix(model_config)}
+
+    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
+        texts = [p["summary_text"] for p in predictions]
+        return metrics.load("rouge").compute(predictions=texts, references=self.references(split))

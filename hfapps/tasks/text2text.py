@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+from datasets import Dataset, DatasetDict
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Seq2SeqTrainer
 from transformers import pipeline as make_pipeline
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -14,8 +15,10 @@ from transformers.models.auto.modeling_auto import (
 
 from .. import models
 from ..chat import ChatGenerator
+from ..data import require_text
 from ..errors import TaskMismatchError
 from .base import Task
+from .training import TaskTraining
 
 #: Room kept for the answer when a chat prompt is clipped to the model's window.
 CHAT_ANSWER_ROOM = 512
@@ -68,6 +71,8 @@ class TextToText(Task):
 
     def _seq2seq_options(self, **task_options: Any) -> dict[str, Any]:
         """Pipeline options that carry this task's own options to an encoder-decoder model."""
+        if self.meta.get("prefix") is not None:  # a `hfapps train` output knows its own prefix
+            return {"input_prefix": self.meta["prefix"]}
         return {}
 
     def _predict(self, batch: list[str], options: dict[str, Any]) -> list[dict[str, str]]:
@@ -79,3 +84,59 @@ class TextToText(Task):
         return self.pipeline(
             batch, batch_size=len(batch), **self._seq2seq_options(**task_options), **self._generation(generate_options)
         )
+
+
+class Seq2SeqTraining(TaskTraining):
+    """Fine-tune an encoder-decoder model on (source text, target text) pairs."""
+
+    auto_model = AutoModelForSeq2SeqLM
+    trainer_class = Seq2SeqTrainer
+    # The LM loss is averaged over tokens, so the Trainer's DDP token averaging is right for it.
+    training_defaults = {"ddp_find_unused_parameters": False}
+
+    def source_target(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def task_prefix_key(self) -> str:
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:
+        return list(self.source_target())
+
+    def check(self, splits: DatasetDict) -> None:
+        for name, split in splits.items():
+            for column in self.source_target():
+                require_text(split, column, name)
+
+    def prefix(self, model_config) -> str:
+        """The recipe's source_prefix, else the checkpoint's own for this task (T5), else none."""
+        if self.args.source_prefix is not None:
+            return self.args.source_prefix
+        params = getattr(model_config, "task_specific_params", None) or {}
+        return (params.get(self.task_prefix_key()) or {}).get("prefix", "")
+
+    def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
+        source, target = self.source_target()
+        prefix = self.prefix(model_config)
+
+        def encode(batch):
+            encoded = tokenizer([prefix + text for text in batch[source]], truncation=True,
+                                max_length=self.args.max_seq_length)
+            encoded["labels"] = tokenizer(text_target=batch[target], truncation=True,
+                                          max_length=self.args.max_target_length)["input_ids"]
+            return encoded
+
+        return split.map(encode, batched=True, remove_columns=split.column_names,
+                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+
+    def collator(self, tokenizer, model):
+        return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+
+    def helper_inputs(self, split: Dataset) -> list[Any]:
+        return list(split[self.source_target()[0]])
+
+    def helper_options(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.args.max_target_length}
+
+    def references(self, split: Dataset) -> list[str]:
+        return list(split[self.source_target()[1]])

@@ -11,9 +11,13 @@ import os
 import re
 from typing import Any
 
+from datasets import Dataset, DatasetDict
+
+from .. import metrics
+from ..data import DataError
 from ..errors import UnsupportedLanguageError
 from ..languages import language_name
-from .text2text import TextToText
+from .text2text import Seq2SeqTraining, TextToText
 
 MARIAN_NAME = re.compile(r"opus-mt-([a-zA-Z]+)-([a-zA-Z]+)")
 
@@ -88,5 +92,44 @@ class Translation(TextToText):
 
     def _seq2seq_options(self, source: str | None, target: str | None) -> dict[str, Any]:
         if self.meta.get("prefix") is not None:  # a `hfapps train` output knows its own prefix
-            return {"input_prefix": self.meta["prefix"]}
+            return super()._seq2seq_options()
         return {"src_lang": source, "tgt_lang": target} if source and target else {}
+
+
+class TranslationTraining(Seq2SeqTraining):
+    """Fine-tune on parallel text: columns named by source_lang/target_lang (or a `translation`
+    column of {lang: text} dicts, the WMT layout); scored with sacreBLEU and chrF."""
+
+    helper_task = "translation"
+
+    def source_target(self) -> tuple[str, str]:
+        if not self.args.source_lang or not self.args.target_lang:
+            raise DataError("A translation recipe needs source_lang and target_lang (e.g. en, ro); they also name "
+                            "the data columns.")
+        return self.args.source_lang, self.args.target_lang
+
+    def task_prefix_key(self) -> str:
+        return "translation_{}_to_{}".format(*self.source_target())
+
+    def prepare(self, splits: DatasetDict) -> DatasetDict:
+        source, target = self.source_target()
+
+        def flatten(split: Dataset) -> Dataset:
+            if source in split.column_names or "translation" not in split.column_names:
+                return split
+            return split.map(lambda row: {source: row["translation"][source], target: row["translation"][target]},
+                             remove_columns=["translation"])
+
+        return DatasetDict({name: flatten(split) for name, split in splits.items()})
+
+    def meta(self, tokenizer, model_config) -> dict[str, Any]:
+        source, target = self.source_target()
+        return {"task": "translation", "source_lang": source, "target_lang": target,
+                "prefix": self.prefix(model_config)}
+
+    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
+        texts = [p["translation_text"] for p in predictions]
+        references = self.references(split)
+        bleu = metrics.load("sacrebleu").compute(predictions=texts, references=references)
+        chrf = metrics.load("chrf").compute(predictions=texts, references=references)
+        return {"bleu": bleu["bleu"], "chrf": chrf["chrf"]}

@@ -1,0 +1,178 @@
+"""Recipe configuration: dataclasses parsed by `transformers.HfArgumentParser`, as in the transformers
+examples and TRL. A recipe is a flat YAML mapping of these fields (plus `TrainingArguments` or
+`Seq2SeqTrainingArguments` fields); `--key value` on the command line overrides it. The help text
+lives once, in the field metadata below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, Seq2SeqTrainingArguments, TrainingArguments
+
+from .errors import HfappsError
+
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+
+
+class RecipeError(HfappsError, ValueError):
+    """A recipe that cannot run: not a mapping, unknown keys, wrong types, bad values."""
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "Hub id or local folder of the pretrained model to start from."})
+    tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's own."})
+    dropout: float | None = field(
+        default=None, metadata={"help": "Set the model's dropout probabilities (hidden, attention, classifier)."}
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow the model's own code to run."})
+    allow_pickle: bool = field(default=False, metadata={"help": "Allow loading pickle (.bin) weights."})
+
+
+@dataclass
+class DataArguments:
+    task: str = field(metadata={"help": "sentiment, classification, summarization, translation, "
+                                        "question-answering or mlm."})
+    dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset id (instead of files)."})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
+    splits: list[str] = field(default_factory=lambda: ["train", "validation", "test"],
+                              metadata={"help": "Which splits of a Hub dataset to use (e.g. drop an unlabelled test)."})
+    train_file: str | None = field(default=None, metadata={"help": "CSV, TSV, JSON, JSONL or Parquet file."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation data; default: a seeded "
+                                                                        "split of train."})
+    test_file: str | None = field(default=None, metadata={"help": "Test data, scored at the end."})
+    column_names: list[str] | None = field(default=None, metadata={"help": "Names for a CSV/TSV without header."})
+    validation_split_percentage: float = field(default=10.0, metadata={"help": "Share of train held out when "
+                                                                                "there is no validation split."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N train rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only the first N validation rows."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "Keep only the first N test rows."})
+    text_column: str = field(default="text", metadata={"help": "Column holding the input text."})
+    text_pair_column: str | None = field(default=None, metadata={"help": "Second text (sentence-pair tasks)."})
+    label_column: str = field(default="label", metadata={"help": "Column holding the label (name or index)."})
+    label_list: list[str] | None = field(default=None, metadata={"help": "Label names, in index order."})
+    summary_column: str = field(default="summary", metadata={"help": "Column holding the reference summary."})
+    source_lang: str | None = field(default=None, metadata={"help": "Source language code, also its column."})
+    target_lang: str | None = field(default=None, metadata={"help": "Target language code, also its column."})
+    source_prefix: str | None = field(default=None, metadata={"help": "Prefix for inputs, e.g. 'summarize: ' for "
+                                                                     "T5 (default: the checkpoint's own)."})
+    question_column: str = field(default="question", metadata={"help": "Column holding the question."})
+    context_column: str = field(default="context", metadata={"help": "Column holding the context."})
+    answers_column: str = field(default="answers", metadata={"help": "Column of {'text': [...], "
+                                                                      "'answer_start': [...]}."})
+    max_seq_length: int = field(default=128, metadata={"help": "Longest input in tokens (QA: window length)."})
+    max_target_length: int = field(default=64, metadata={"help": "Longest target in tokens (seq2seq)."})
+    doc_stride: int = field(default=128, metadata={"help": "QA: token overlap between context windows."})
+    mlm_probability: float = field(default=0.15, metadata={"help": "MLM: share of tokens masked."})
+    early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations "
+                                                                               "without improvement."})
+    overwrite: bool = field(default=False, metadata={"help": "Start over in an output folder that holds "
+                                                             "another run."})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
+
+
+def recipe_path(name: str) -> str:
+    """A path, or the name of a shipped recipe ('sentiment' or 'sentiment.yaml')."""
+    if os.path.isfile(name):
+        return name
+    shipped = os.path.join(RECIPES_DIR, name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if os.path.isfile(shipped):
+        return shipped
+    raise RecipeError(f"No recipe {name!r}: not a file, and not one of the shipped recipes ({', '.join(shipped_recipes())}).")
+
+
+def shipped_recipes() -> list[str]:
+    if not os.path.isdir(RECIPES_DIR):
+        return []
+    return sorted(f[:-5] for f in os.listdir(RECIPES_DIR) if f.endswith(".yaml"))
+
+
+def read_recipe(path: str) -> dict[str, Any]:
+    """The YAML mapping of a recipe file (safe_load: YAML tags that build Python objects are refused)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path} is not valid YAML (Python object tags are refused): {err}") from err
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise RecipeError(f"{path} must be a mapping of `key: value` lines, not a {type(config).__name__}.")
+    return config
+
+
+class _Parser(HfArgumentParser):
+    def error(self, message: str):  # argparse would exit; a notebook user wants an exception
+        raise RecipeError(f"Bad recipe value: {message}")
+
+
+def _training_class(task: str) -> type[TrainingArguments]:
+    return Seq2SeqTrainingArguments if task in ("summarization", "translation") else TrainingArguments
+
+
+def _as_argv(config: dict[str, Any]) -> list[str]:
+    argv: list[str] = []
+    for key, value in config.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        argv += [f"--{key}", *(str(v) for v in values)]
+    return argv
+
+
+def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> tuple[
+        ModelArguments, DataArguments, TrainingArguments]:
+    """Parse a recipe mapping plus `--key value` overrides into the three dataclasses."""
+    task = config.get("task")
+    override_task = [overrides[i + 1] for i, a in enumerate(overrides[:-1]) if a == "--task"]
+    task = override_task[-1] if override_task else task
+    if not task:
+        raise RecipeError("The recipe has no `task:`; set one of sentiment, classification, summarization, "
+                          "translation, question-answering, mlm.")
+    classes = (ModelArguments, DataArguments, _training_class(task))
+    known = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in config if k not in known]
+    if unknown:
+        hints = "; ".join(f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, known, 1))
+                          else repr(k) for k in unknown)
+        raise RecipeError(f"Unknown recipe key(s): {hints}. Valid keys are the fields of ModelArguments, "
+                          f"DataArguments and {classes[2].__name__}: {', '.join(sorted(known))}.")
+    for key, value in config.items():
+        if isinstance(value, dict):
+            raise RecipeError(f"Recipe key {key!r} must be a scalar or a list, not a mapping.")
+    parser = _Parser(classes)
+    try:
+        parsed = parser.parse_args_into_dataclasses(args=_as_argv(config) + list(overrides),
+                                                    return_remaining_strings=True)
+    except RecipeError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise RecipeError(f"Bad recipe value: {err}") from err
+    *dataclass_values, remaining = parsed
+    if remaining:
+        raise RecipeError(f"Unknown command-line option(s) {remaining}; options are recipe keys, e.g. "
+                          "--learning_rate 3e-5 --train_file data.csv.")
+    return tuple(dataclass_values)  # type: ignore[return-value]
+
+
+def to_dict(*args: Any) -> dict[str, Any]:
+    """The fully resolved recipe: every field of every dataclass, JSON/YAML-friendly."""
+    resolved: dict[str, Any] = {}
+    for arg in args:
+        values = arg.to_dict() if hasattr(arg, "to_dict") else dataclasses.asdict(arg)
+        resolved.update({k: v for k, v in values.items() if not k.startswith("_")})
+    return resolved
+
+
+def help_text(task: str = "classification") -> str:
+    """`--help` for recipe keys: the same field metadata the parser uses."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, _training_class(task)))
+    parser.prog = "hfapps train RECIPE"
+    return parser.format_help()
+

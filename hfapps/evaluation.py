@@ -1,0 +1,45 @@
+"""Scoring a model with its task helper: the code behind `hfapps evaluate`, and the scores a recipe
+writes to metrics.json."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+from .config import DataArguments
+from .data import DataError, load_file, require_columns
+from .tasks import TRAINING
+
+
+def score_split(task: str, model: str, split: Dataset, args: DataArguments, **load_options: Any) -> dict[str, Any]:
+    """Run the `task` helper with `model` over `split` and score its predictions."""
+    from .api import load
+
+    spec = TRAINING[task](args)
+    if spec.helper_task is None:
+        raise DataError(f"Task {task!r} has no helper to score with; its metrics are the Trainer's eval loss.")
+    helper = load(spec.helper_task, model, **load_options)
+    inputs = spec.helper_inputs(split)
+    start = time.perf_counter()
+    predictions = helper(inputs, **spec.helper_options())
+    seconds = time.perf_counter() - start
+    scores = spec.score(predictions, split, helper.config)
+    return {**scores, "samples": len(inputs), "seconds": round(seconds, 2),
+            "samples_per_second": round(len(inputs) / seconds, 2) if seconds else None}
+
+
+def evaluate_file(task: str, model: str, data_file: str, *, split: str = "test", max_samples: int | None = None,
+                  **columns: Any) -> dict[str, Any]:
+    """`hfapps evaluate TASK --model M --data FILE`: score a model on every row of a data file."""
+    args = DataArguments(task=task, train_file=data_file, **columns)
+    data = load_file(data_file, args)
+    if max_samples is not None:
+        data = data.select(range(min(max_samples, len(data))))
+    if len(data) == 0:
+        raise DataError(f"{data_file!r} has no rows.")
+    spec = TRAINING[task](args)
+    splits = spec.prepare(DatasetDict({split: data}))
+    require_columns(splits, spec.columns())
+    return {split: score_split(task, model, splits[split], args)}

@@ -1,0 +1,38 @@
+"""Continued pre-training: masked-language modelling on unlabelled in-domain text.
+
+The "pre-train, then fine-tune" path: run `recipes/mlm.yaml` on your raw text, then give its output
+folder as `model_name_or_path` to a task recipe. Scored by eval loss and perplexity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
+
+from ..data import require_text
+from .training import TaskTraining
+
+
+class MaskedLMTraining(TaskTraining):
+    auto_model = AutoModelForMaskedLM
+    training_defaults = {"ddp_find_unused_parameters": False}
+
+    def check(self, splits: DatasetDict) -> None:
+        for name, split in splits.items():
+            require_text(split, self.args.text_column, name)
+
+    def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
+        def encode(batch):
+            return tokenizer(batch[self.args.text_column], truncation=True, max_length=self.args.max_seq_length,
+                             return_special_tokens_mask=True)
+
+        return split.map(encode, batched=True, remove_columns=split.column_names,
+                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+
+    def collator(self, tokenizer, model):
+        return DataCollatorForLanguageModeling(tokenizer, mlm_probability=self.args.mlm_probability)
+
+    def meta(self, tokenizer, model_config) -> dict[str, Any]:
+        return {"task": "mlm"}
