@@ -126,15 +126,21 @@ def _as_argv(config: dict[str, Any]) -> list[str]:
     return argv
 
 
-def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> tuple[
-        ModelArguments, DataArguments, TrainingArguments]:
-    """Parse a recipe mapping plus `--key value` overrides into the three dataclasses."""
-    task = config.get("task")
-    override_task = [overrides[i + 1] for i, a in enumerate(overrides[:-1]) if a == "--task"]
-    task = override_task[-1] if override_task else task
+def task_of(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> str:
+    """The recipe's `task:`, or the last `--task` override."""
+    overrides = list(overrides)
+    given = [overrides[i + 1] for i, a in enumerate(overrides[:-1]) if a == "--task"]
+    task = given[-1] if given else config.get("task")
     if not task:
         raise RecipeError("The recipe has no `task:`; set one of sentiment, classification, summarization, "
                           "translation, question-answering, mlm.")
+    return str(task)
+
+
+def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> tuple[
+        ModelArguments, DataArguments, TrainingArguments]:
+    """Parse a recipe mapping plus `--key value` overrides into the three dataclasses."""
+    task = task_of(config, overrides)
     classes = (ModelArguments, DataArguments, _training_class(task))
     known = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in config if k not in known]
@@ -147,6 +153,10 @@ def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -
         if isinstance(value, dict):
             raise RecipeError(f"Recipe key {key!r} must be a scalar or a list, not a mapping.")
     parser = _Parser(classes)
+    list_keys = {action.dest for action in parser._actions if action.nargs in ("+", "*")}
+    for key, value in config.items():
+        if isinstance(value, list) and key not in list_keys:
+            raise RecipeError(f"Recipe key {key!r} takes one value, got a list: {value!r}.")
     try:
         parsed = parser.parse_args_into_dataclasses(args=_as_argv(config) + list(overrides),
                                                     return_remaining_strings=True)

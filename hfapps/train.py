@@ -43,7 +43,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
         path = recipe_config.recipe_path(recipe)
         name = os.path.splitext(os.path.basename(path))[0]
         recipe = recipe_config.read_recipe(path)
-    task = recipe.get("task")
+    task = recipe_config.task_of(recipe, overrides)
     if task not in TRAINING:
         raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
     defaults = {**TRAINING[task].training_defaults, "output_dir": os.path.join("runs", name)}

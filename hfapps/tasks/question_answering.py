@@ -42,6 +42,14 @@ class QuestionAnswering(Task):
             "hfapps-question-answering", model=model, tokenizer=self.tokenizer, device=self.device
         )
 
+    def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None, **options: Any) -> Any:
+        """`task({"question", "context"})`, a list or stream of such dicts, or `task(question=..., context=...)`."""
+        if inputs is None:
+            inputs = pair_up(question, context)
+        elif question is not None or context is not None:
+            raise InputError("Pass either inputs or question=/context=, not both.")
+        return super().__call__(inputs, **options)
+
     def _check(self, item: Any, index: int | None) -> dict[str, str]:
         where = "" if index is None else f" at index {index}"
         if not isinstance(item, dict) or not {"question", "context"} <= item.keys():
