@@ -26,6 +26,7 @@ from .config import RecipeError
 from .data import load_splits, require_columns
 from .evaluation import score_split
 from .models import META_FILE
+from .runtime import resolve_device
 from .tasks import TRAINING
 
 #: Keys that may change between an interrupted run and its resumption.
@@ -46,7 +47,9 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     task = recipe_config.task_of(recipe, overrides)
     if task not in TRAINING:
         raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
-    defaults = {**TRAINING[task].training_defaults, "output_dir": os.path.join("runs", name)}
+    defaults = {**TRAINING[task].training_defaults, "output_dir": os.path.join("runs", name),
+                # With no accelerator, only use_cpu makes a multi-process launch a real gloo DDP run.
+                "use_cpu": resolve_device(None).type == "cpu"}
     model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
     spec = TRAINING[data_args.task](data_args)
     resolved = recipe_config.to_dict(model_args, data_args, training_args)
@@ -69,6 +72,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     model = spec.auto_model.from_pretrained(
         ref.path, trust_remote_code=model_args.trust_remote_code, use_safetensors=None if model_args.allow_pickle
         else True, **ref.kwargs(), **extra)
+    spec.configure(model)
 
     # Tokenise (the main process first, so the others reuse its datasets cache).
     with training_args.main_process_first(desc="tokenizing"):

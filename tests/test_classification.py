@@ -77,3 +77,14 @@ def test_bad_inputs_get_clear_errors(tiny, bad, message):
 def test_unknown_option_is_refused(tiny):
     with pytest.raises(InputError, match="Unknown option"):
         hfapps.sentiment("a", model=tiny["classifier"], temperature=3)
+
+
+def test_a_datasets_column_streams_in_order(tiny):
+    from datasets import Dataset
+
+    texts = sentences(30, seed=4)
+    column = Dataset.from_dict({"text": texts})["text"]
+    task = hfapps.load("sentiment", tiny["classifier"], batch_size=4, progress=False)
+    streamed = task(column)
+    assert not isinstance(streamed, list)
+    assert [r["label"] for r in streamed] == [r["label"] for r in task(texts)]

@@ -66,7 +66,9 @@ class QuestionAnswering(Task):
         known = {"top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len"}
         if unknown := set(options) - known:
             raise InputError(f"Unknown option(s) {sorted(unknown)} for answer; known: {sorted(known)}.")
-        return self.pipeline(batch, batch_size=len(batch), **options)
+        # A `hfapps train` output reads contexts with the window it was trained with.
+        window = {k: self.meta[k] for k in ("max_seq_len", "doc_stride") if k in self.meta}
+        return self.pipeline(batch, batch_size=len(batch), **{**window, **options})
 
 
 def pair_up(question: Any, context: Any) -> Any:

@@ -54,9 +54,10 @@ class TextToText(Task):
 
     def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
         """The caller's generation settings, plus a length cap when neither they nor the model set one."""
-        generation_config = getattr(self.pipeline if self.chat is None else self.chat.pipeline, "model").generation_config
+        generation_config = (self.pipeline if self.chat is None else self.chat.pipeline).model.generation_config
+        model_sets_length = generation_config.max_new_tokens is not None or generation_config.max_length not in (None, 20)
         if not any(k in options for k in ("max_new_tokens", "max_length")) and (
-            self.chat is not None or generation_config.max_length in (None, 20)
+            self.chat is not None or not model_sets_length
         ):
             options["max_new_tokens"] = self.default_max_new_tokens
         return options
@@ -96,6 +97,10 @@ class Seq2SeqTraining(TaskTraining):
 
     def source_target(self) -> tuple[str, str]:
         raise NotImplementedError
+
+    def configure(self, model) -> None:
+        # Saved with the model, so the helper generates targets as long as the ones trained on.
+        model.generation_config.max_new_tokens = self.args.max_target_length
 
     def task_prefix_key(self) -> str:
         raise NotImplementedError

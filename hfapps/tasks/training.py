@@ -51,6 +51,9 @@ class TaskTraining:
         """Extra config settings for `from_pretrained` (labels, ...)."""
         return {}
 
+    def configure(self, model) -> None:
+        """Adjust the loaded model before training (e.g. its generation settings)."""
+
     def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
         raise NotImplementedError
 
