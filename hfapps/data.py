@@ -82,9 +82,47 @@ def _plain_strings(dataset: Dataset) -> Dataset:
     return dataset
 
 
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
+
+
+def load_sample(args: DataArguments) -> Dataset:
+    """hfapps' own sample data for the recipe's task, its columns renamed to the recipe's column names."""
+    def read(name: str) -> Dataset:
+        return _plain_strings(load_file(os.path.join(SAMPLE_DIR, name), args))
+
+    task = args.task
+    if task in ("sentiment", "classification"):
+        data = read("sentiment.csv" if task == "sentiment" else "topics.csv")
+        renames = {"text": args.text_column, "label": args.label_column}
+    elif task == "question-answering":
+        data = read("qa.json")
+        renames = {"question": args.question_column, "context": args.context_column, "answers": args.answers_column}
+    elif task == "summarization":
+        data = read("summarization.jsonl")
+        renames = {"document": args.text_column, "summary": args.summary_column}
+    elif task == "translation":
+        if (args.source_lang, args.target_lang) not in (("en", "de"), ("de", "en")):
+            raise DataError("The sample translation data is English-German: pass --source_lang en --target_lang de.")
+        return read("translation_en_de.jsonl")
+    elif task == "mlm":
+        texts = [*read("sentiment.csv")["text"], *read("topics.csv")["text"], *read("summarization.jsonl")["document"]]
+        return Dataset.from_dict({args.text_column: texts})
+    else:
+        raise DataError(f"hfapps has no sample data for task {task!r}.")
+    keep = [c for c in data.column_names if c in renames]
+    data = data.select_columns(keep)
+    renames = {old: new for old, new in renames.items() if old != new}
+    return data.rename_columns(renames) if renames else data
+
+
 def load_splits(args: DataArguments, seed: int = 42) -> DatasetDict:
-    """train / validation / (test) from the recipe's files or Hub dataset, sampled and split as it says."""
-    if args.dataset_name:
+    """train / validation / (test) from the recipe's files or Hub dataset, sampled and split as it says.
+
+    `dataset_name: sample` is hfapps' own small sample data for the task (hfapps/sample_data/).
+    """
+    if args.dataset_name == "sample":
+        splits = {"train": load_sample(args)}
+    elif args.dataset_name:
         try:
             raw = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
         except Exception as err:

@@ -18,8 +18,9 @@ def score_split(task: str, model: str, split: Dataset, args: DataArguments, **lo
     from .api import load
 
     spec = TRAINING[task](args)
-    if spec.helper_task is None:
-        raise DataError(f"Task {task!r} has no helper to score with; its metrics are the Trainer's eval loss.")
+    if not spec.scorable():
+        raise DataError(f"hfapps' {task} helper cannot score this data (no helper for the task, or sentence "
+                        "pairs); its metrics are the Trainer's evaluation.")
     helper = load(spec.helper_task, model, **load_options)
     inputs = spec.helper_inputs(split)
     start = time.perf_counter()

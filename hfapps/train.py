@@ -106,7 +106,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     # Everything below is written by the main process only.
     out = training_args.output_dir
     report.write_json(os.path.join(out, META_FILE), spec.meta(tokenizer, model.config))
-    if spec.helper_task is not None:
+    if spec.scorable():
         for split_name in ("validation", "test"):
             if split_name in splits:
                 metrics[split_name] = score_split(data_args.task, out, splits[split_name], data_args,

@@ -155,6 +155,7 @@ def test_recipe_runs_and_its_output_loads_into_the_helper(name, tiny, data, tmp_
         assert "translation_text" in helper("the film was great")
         assert {"bleu", "chrf"} <= set(saved["validation"])
     elif name == "summarization":
+        assert json.loads((out / "generation_config.json").read_text())["max_new_tokens"] == 8
         assert "summary_text" in helper("the film was great")
         assert {"rouge1", "rouge2", "rougeL", "rougeLsum"} <= set(saved["validation"])
     else:
@@ -277,3 +278,22 @@ def test_cli_train_recipes_and_evaluate(tiny, data, tmp_path, capsys):
     assert scores["confusion_matrix"] == saved["confusion_matrix"]
     capsys.readouterr()
     assert main(["train", "nope"]) == 2 and "No recipe" in capsys.readouterr().err
+
+
+def test_parquet_and_tsv_files_load_alike(tiny, data, tmp_path):
+    from datasets import load_dataset
+
+    from hfapps.config import DataArguments
+    from hfapps.data import load_splits
+
+    rows = load_dataset("csv", data_files=data["sentiment"]["train"], split="train")
+    rows.to_parquet(str(tmp_path / "train.parquet"))
+    with open(tmp_path / "train.tsv", "w", encoding="utf-8") as handle:
+        handle.write("text\tlabel\n" + "".join(f'{t} "quoted"\t{l}\n' for t, l in zip(rows["text"], rows["label"])))
+    parquet = load_splits(DataArguments(task="sentiment", train_file=str(tmp_path / "train.parquet"),
+                                        validation_file=data["sentiment"]["validation"]))
+    tsv = load_splits(DataArguments(task="sentiment", train_file=str(tmp_path / "train.tsv"),
+                                    validation_file=data["sentiment"]["validation"]))
+    assert parquet["train"]["text"] == rows["text"]
+    assert tsv["train"]["text"] == [f'{t} "quoted"' for t in rows["text"]]  # TSV keeps quotes as text
+    assert parquet["train"].features["text"].dtype == "string" == parquet["validation"].features["text"].dtype

@@ -111,10 +111,9 @@ class ClassificationTraining(TaskTraining):
 
         return compute
 
-    def helper_inputs(self, split: Dataset) -> list[Any]:
-        if self.args.text_pair_column:
-            raise DataError("Scoring sentence-pair data with the helper is not supported; use the Trainer's eval.")
-        return list(split[self.args.text_column])
+    def scorable(self) -> bool:
+        # The helpers take single texts; sentence-pair models are scored by the Trainer's evaluation.
+        return super().scorable() and not self.args.text_pair_column
 
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         self.labels = [model_config.id2label[i] for i in range(len(model_config.id2label))]

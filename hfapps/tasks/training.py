@@ -70,6 +70,10 @@ class TaskTraining:
 
     # -- scoring a trained model with its helper (the code `hfapps evaluate` runs) ---------------
 
+    def scorable(self) -> bool:
+        """Whether this task's helper can score the recipe's data (not, e.g., sentence pairs)."""
+        return self.helper_task is not None
+
     def helper_inputs(self, split: Dataset) -> list[Any]:
         return list(split[self.args.text_column])
 
