@@ -30,6 +30,9 @@ def _task_parser(sub, command: str) -> argparse.ArgumentParser:
         parser.add_argument("texts", nargs="*", help="texts to run on (or use --input)")
     parser.add_argument("--input", help="a .jsonl, .json, .csv, .tsv or .txt file (one text per line)")
     parser.add_argument("--output", help="write results here as JSONL (default: print them)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run: keep the rows already in --output, do the rest")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.add_argument("--model", help="Hub id, local folder, GGUF file or `hfapps train` output")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best there is)")
@@ -150,11 +153,35 @@ def _options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     return load, call
 
 
+def _skip_done(args: argparse.Namespace, rows: list[dict[str, Any]], inputs: list[Any]):
+    """With --resume, drop the inputs whose results the output file already holds, after checking they match."""
+    import os
+
+    from .io import completed_rows
+
+    if not args.output or not os.path.exists(args.output):
+        if args.resume and not args.output:
+            raise HfappsError("--resume needs --output, the file to continue.")
+        return rows, inputs, False
+    if not args.resume:
+        if args.overwrite:
+            return rows, inputs, False
+        raise HfappsError(f"{args.output} already exists. Pass --resume to finish an interrupted run into it, or "
+                          "--overwrite to replace it.")
+    done = completed_rows(args.output)
+    if len(done) > len(rows) or any(any(d.get(k) != r[k] for k in r) for d, r in zip(done[-1:], rows[len(done) - 1:])):
+        raise HfappsError(f"{args.output} does not hold results for this input (its rows do not match); "
+                          "choose another --output.")
+    print(f"Resuming: {len(done)} of {len(rows)} rows already in {args.output}", file=sys.stderr)
+    return rows[len(done):], inputs[len(done):], True
+
+
 def run_task(args: argparse.Namespace) -> int:
     from .api import load
     from .io import result_record, write_jsonl
 
     rows, inputs = _records(args)
+    rows, inputs, append = _skip_done(args, rows, inputs)
     load_options, call_options = _options(args)
     task_name = TASK_COMMANDS[args.command]
     if args.command == "classify" and args.labels:
@@ -167,7 +194,7 @@ def run_task(args: argparse.Namespace) -> int:
         model = default_model(args.source, args.target)
     task = load(task_name, model, progress=bool(args.output), **load_options)
     results = task(iter(inputs), **call_options)
-    written = write_jsonl(args.output, (result_record(r, res) for r, res in zip(rows, results)))
+    written = write_jsonl(args.output, (result_record(r, res) for r, res in zip(rows, results)), append=append)
     if args.output:
         print(f"Wrote {written} results to {args.output}", file=sys.stderr)
     return 0
@@ -195,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     except HfappsError as err:
         print(f"hfapps: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        output = getattr(args, "output", None)
+        hint = f" The rows written so far are in {output}; add --resume to finish." if output else ""
+        print(f"hfapps: interrupted.{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -68,3 +68,22 @@ def write_jsonl(path: str | None, rows: Iterator[dict[str, Any]], *, append: boo
         if handle is not sys.stdout:
             handle.close()
     return count
+
+
+def completed_rows(path: str) -> list[dict[str, Any]]:
+    """The whole JSON lines of an output file that an interrupted run left; a last line cut off mid-write
+    (a run killed while writing it) is removed from the file, so appending continues cleanly."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    end = data.rfind(b"\n") + 1
+    rows = []
+    for number, line in enumerate(data[:end].decode("utf-8").splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{number} is not a complete JSON line, so the file cannot be resumed; "
+                             "it was not written by hfapps or was edited.") from err
+    if end < len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+    return rows

@@ -79,6 +79,7 @@ def _local_ref(path: str, requested: str) -> ModelRef:
         if path.endswith(".gguf"):
             return ModelRef(os.path.dirname(os.path.abspath(path)), os.path.basename(path), requested)
         raise ModelLoadError(f"{requested!r} is a file; pass the folder that holds the model's config.json.")
+    _refuse_unfinished(path, requested)
     if os.path.isfile(os.path.join(path, "config.json")):
         return ModelRef(path, None, requested)
     ggufs = sorted(glob.glob(os.path.join(path, "*.gguf")))
@@ -87,9 +88,33 @@ def _local_ref(path: str, requested: str) -> ModelRef:
     if len(ggufs) > 1:
         names = ", ".join(os.path.basename(g) for g in ggufs)
         raise ModelLoadError(f"{requested!r} holds several GGUF files ({names}); pass the path of one of them.")
-    checkpoints = sorted(glob.glob(os.path.join(path, "checkpoint-*")))
-    hint = f" It holds training checkpoints; pass one of them, e.g. {checkpoints[-1]!r}." if checkpoints else ""
+    from .resilience import last_complete_checkpoint
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    # hfapps marks its checkpoints whole; a plain Trainer's checkpoints carry no mark.
+    last = last_complete_checkpoint(path) or get_last_checkpoint(path)
+    hint = f" It holds training checkpoints; pass one of them, e.g. {last!r}." if last else ""
     raise ModelLoadError(f"The folder {requested!r} holds no model (no config.json or .gguf file).{hint}")
+
+
+def _refuse_unfinished(path: str, requested: str) -> None:
+    """A `hfapps train` folder, or one of its checkpoints, that was interrupted while being written."""
+    from .resilience import COMPLETE_MARKER, last_complete_checkpoint
+
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(os.path.abspath(path)).startswith("checkpoint-") and os.path.isfile(
+            os.path.join(parent, "recipe.yaml")):
+        if not os.path.isfile(os.path.join(path, COMPLETE_MARKER)):
+            last = last_complete_checkpoint(parent)
+            raise ModelLoadError(f"{requested!r} is a checkpoint that was interrupted while being written, so its "
+                                 f"files may be partial. " + (f"Use {last!r} instead." if last else
+                                                               "No complete checkpoint exists in that run."))
+    elif os.path.isfile(os.path.join(path, "recipe.yaml")) and not os.path.isfile(os.path.join(path, META_FILE)):
+        last = last_complete_checkpoint(path)
+        raise ModelLoadError(f"{requested!r} holds a training run that has not finished (or whose final save was "
+                             "interrupted). Run the same `hfapps train` command again to resume it"
+                             + (f", or load its last complete checkpoint {last!r}." if last else "."))
 
 
 def resolve(model: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[ModelRef, PretrainedConfig]:

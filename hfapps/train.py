@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import config as recipe_config
 from . import models, report
@@ -26,6 +25,7 @@ from .config import RecipeError
 from .data import load_splits, require_columns
 from .evaluation import score_split
 from .models import META_FILE
+from .resilience import MarkCompleteCheckpoints, guard_finite_loss, last_complete_checkpoint, publish
 from .runtime import resolve_device
 from .tasks import TRAINING
 
@@ -78,7 +78,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = {name: spec.tokenize(split, tokenizer, model.config) for name, split in splits.items()}
 
-    trainer_callbacks = list(callbacks)
+    trainer_callbacks = [MarkCompleteCheckpoints(), *callbacks]
     if data_args.early_stopping_patience:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
     trainer = spec.trainer_class(
@@ -91,10 +91,18 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
         compute_metrics=spec.compute_metrics(),
         callbacks=trainer_callbacks,
     )
+    guard_finite_loss(trainer)
     if trainer.is_world_process_zero():
+        os.makedirs(training_args.output_dir, exist_ok=True)
         report.write_recipe(os.path.join(training_args.output_dir, "recipe.yaml"), resolved)
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model()  # the best checkpoint when load_best_model_at_end; only the main process writes
+    # The final model (the best checkpoint when load_best_model_at_end) is written to a staging folder and
+    # moved into place only once whole, so an interrupted save never looks like a finished model.
+    staging = os.path.join(training_args.output_dir, ".staging")
+    trainer.save_model(staging)
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        publish(staging, training_args.output_dir)
     metrics: dict[str, Any] = {"train": result.metrics, "eval": trainer.evaluate()}
     if "eval_loss" in metrics["eval"] and data_args.task == "mlm":
         import math
@@ -159,7 +167,7 @@ def _prepare_output_dir(training_args, data_args, resolved: dict[str, Any]) -> s
     if os.path.isfile(os.path.join(out, "metrics.json")):
         raise RecipeError(f"The output folder {out!r} already holds this run, finished. Pass --overwrite true to "
                           "train it again, or choose another --output_dir.")
-    last = get_last_checkpoint(out)
+    last = last_complete_checkpoint(out)
     if last:
         print(f"hfapps: resuming from {last}", file=sys.stderr)
     return last

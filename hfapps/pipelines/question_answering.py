@@ -51,11 +51,14 @@ class QuestionAnsweringPipeline(ChunkPipeline):
             max_seq_len = min(tokenizer.model_max_length, 384)
         question_first = tokenizer.padding_side == "right"
         question = example["question"]
-        # A very long question would leave no room for the context: keep its first tokens only.
-        question_ids = tokenizer(question, add_special_tokens=False)["input_ids"]
-        if len(question_ids) > max_question_len:
-            question = tokenizer.decode(question_ids[:max_question_len])
-        room = max_seq_len - min(len(question_ids), max_question_len) - 4
+        # A very long question would leave no room for the context: keep its first tokens only (at most
+        # half the window), cutting the text at a token boundary.
+        limit = max(1, min(max_question_len, max_seq_len // 2))
+        encoded_question = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+        if len(encoded_question["input_ids"]) > limit:
+            question = question[: encoded_question["offset_mapping"][limit - 1][1]]
+        question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+        room = max_seq_len - question_tokens - tokenizer.num_special_tokens_to_add(pair=True)
         stride = max(0, min(doc_stride, room // 2))
         pair = (question, example["context"]) if question_first else (example["context"], question)
         encoded = tokenizer(

@@ -16,13 +16,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import models
+from ..errors import HfappsError
 from ..inputs import check_text, chunked, shape_of
 from ..runtime import inference_context, length_sorted_batches, resolve_device, resolve_dtype
 
 logger = logging.getLogger("hfapps")
 
-#: How many items of a stream are read, sorted by length and run together.
-STREAM_CHUNK = 1024
+#: How many batches' worth of a stream are read, sorted by length and run (and written) together.
+STREAM_BATCHES = 8
 
 
 class Task:
@@ -113,7 +114,7 @@ class Task:
         total = len(inputs) if hasattr(inputs, "__len__") else None
         with tqdm(total=total, desc=self.name, unit=self.what, disable=self.progress is False) as bar:
             offset = 0
-            for chunk in chunked(inputs, STREAM_CHUNK):
+            for chunk in chunked(inputs, STREAM_BATCHES * self.batch_size):
                 checked = [self._check(item, offset + i) for i, item in enumerate(chunk)]
                 offset += len(chunk)
                 yield from self._run(checked, options, show_progress=False)
@@ -134,11 +135,33 @@ class Task:
         with tqdm(total=len(items), desc=self.name, unit=self.what, disable=not show_progress) as bar:
             with inference_context(self.device, self.dtype):
                 for batch in batches:
-                    outputs = self._predict([items[i] for i in batch], dict(options))
+                    outputs = self._predict_fitting([items[i] for i in batch], options)
                     for index, output in zip(batch, outputs, strict=True):
                         results[index] = output
                     bar.update(len(batch))
         return results
+
+    def _predict_fitting(self, batch: list[Any], options: dict[str, Any]) -> list[Any]:
+        """`_predict`, halving the batch (and later ones) when it does not fit in memory."""
+        cap = getattr(self, "_batch_cap", None)
+        if cap and len(batch) > cap:
+            return [out for start in range(0, len(batch), cap)
+                    for out in self._predict_fitting(batch[start:start + cap], options)]
+        try:
+            return self._predict(batch, dict(options))
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not isinstance(err, torch.OutOfMemoryError) and "out of memory" not in str(err).lower():
+                raise
+            if len(batch) == 1:
+                raise HfappsError(
+                    f"A single {self.what} does not fit in memory on {self.device}. Use a smaller dtype "
+                    "(dtype='bfloat16'), another device, or shorter inputs.") from err
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            self._batch_cap = len(batch) // 2
+            logger.warning("Out of memory on a batch of %d %ss; continuing with batches of %d.",
+                           len(batch), self.what, self._batch_cap)
+            return self._predict_fitting(batch, options)
 
     def _warn_if_truncated(self, lengths: list[int]) -> None:
         limit = self.max_input_tokens
