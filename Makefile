@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install quickstart test test-fast test-slow
+.PHONY: install quickstart test test-fast test-slow bench
 
 install: $(VENV)/.installed
 
@@ -24,3 +24,8 @@ test-fast: install
 
 test-slow: install
 	$(PY) -m pytest -m slow
+
+# Speed measurements against named baselines (needs ../shared/data); see benchmarks/RESULTS.md.
+bench: install
+	$(PY) benchmarks/bench_classification.py
+	$(PY) benchmarks/bench_training.py

@@ -58,3 +58,14 @@ def test_registered_pipeline_loads_through_transformers(tiny):
 def test_bad_questions_get_clear_errors(tiny, kwargs, message):
     with pytest.raises(InputError, match=message):
         hfapps.answer(model=tiny["qa"], **kwargs)
+
+
+def test_answers_are_widened_to_whole_words(tiny):
+    # "zebras" is split by the tiny vocabulary into "zebra" + "##s"; the model points at "zebra".
+    context = "Three zebras stood by the river."
+    task = hfapps.load("question-answering", tiny["qa"])
+    assert task.tokenizer.tokenize("zebras")[0] == "zebra" and len(task.tokenizer.tokenize("zebras")) > 1
+    whole = task(question="which animal?", context=context)
+    assert whole["answer"] == "zebras" and context[whole["start"]:whole["end"]] == "zebras"
+    part = task(question="which animal?", context=context, align_to_words=False)
+    assert part["answer"] == "zebra"

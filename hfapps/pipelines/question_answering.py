@@ -16,7 +16,8 @@ from transformers.pipelines.base import ChunkPipeline
 
 class QuestionAnsweringPipeline(ChunkPipeline):
     """Input: `{"question": str, "context": str}`. Output: `{"answer", "score", "start", "end"}`, or a
-    list of the `top_k` best when `top_k > 1`. `score` is P(start) * P(end) within the answer's window."""
+    list of the `top_k` best when `top_k > 1`. `score` is P(start) * P(end) within the answer's window.
+    Spans are widened to whole words unless `align_to_words=False`."""
 
     _load_processor = False
     _load_image_processor = False
@@ -34,10 +35,11 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         max_seq_len: int | None = None,
         doc_stride: int | None = None,
         max_question_len: int | None = None,
+        align_to_words: bool | None = None,
     ):
         preprocess = {k: v for k, v in
-                      {"max_seq_len": max_seq_len, "doc_stride": doc_stride, "max_question_len": max_question_len}.items()
-                      if v is not None}
+                      {"max_seq_len": max_seq_len, "doc_stride": doc_stride, "max_question_len": max_question_len,
+                       "align_to_words": align_to_words}.items() if v is not None}
         postprocess = {k: v for k, v in {"top_k": top_k, "max_answer_len": max_answer_len}.items() if v is not None}
         return preprocess, {}, postprocess
 
@@ -45,7 +47,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         return torch.inference_mode
 
     def preprocess(self, example: dict[str, str], max_seq_len: int | None = None, doc_stride: int = 128,
-                   max_question_len: int = 64):
+                   max_question_len: int = 64, align_to_words: bool = True):
         tokenizer = self.tokenizer
         if max_seq_len is None:
             max_seq_len = min(tokenizer.model_max_length, 384)
@@ -74,13 +76,27 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         for w in range(windows):
             sequence_ids = encoded.sequence_ids(w)
             inputs = {name: torch.tensor([encoded[name][w]]) for name in tokenizer.model_input_names if name in encoded}
-            yield {
-                **inputs,
-                "offsets": [off if sid == context_index else None
-                            for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)],
-                "context": example["context"],
-                "is_last": w == windows - 1,
-            }
+            offsets = [tuple(off) if sid == context_index else None
+                       for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)]
+            if align_to_words:
+                offsets = self._word_offsets(encoded, w, offsets, context_index)
+            yield {**inputs, "offsets": offsets, "context": example["context"], "is_last": w == windows - 1}
+
+    @staticmethod
+    def _word_offsets(encoded, window: int, offsets: list, context_index: int) -> list:
+        """Widen each context token's span to its whole word, so answers never start or end mid-word
+        (what the transformers 4 pipeline did with `align_to_words=True`)."""
+        words = encoded.word_ids(window)
+        if words is None:
+            return offsets
+        widened = []
+        for offset, word in zip(offsets, words):
+            if offset is None or word is None:
+                widened.append(offset)
+                continue
+            span = encoded.word_to_chars(window, word, sequence_index=context_index)
+            widened.append((span.start, span.end) if span is not None else offset)
+        return widened
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
         names = set(self.tokenizer.model_input_names)

@@ -63,7 +63,7 @@ class QuestionAnswering(Task):
         return item["context"]
 
     def _predict(self, batch: list[dict[str, str]], options: dict[str, Any]) -> list[Any]:
-        known = {"top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len"}
+        known = {"top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len", "align_to_words"}
         if unknown := set(options) - known:
             raise InputError(f"Unknown option(s) {sorted(unknown)} for answer; known: {sorted(known)}.")
         # A `hfapps train` output reads contexts with the window it was trained with.

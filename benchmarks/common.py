@@ -1,0 +1,96 @@
+"""Shared by the benchmarks: the workloads (real text from ../shared/data), a fine-tuned MiniLM to run
+them on, the machine's measured peak matmul speed, and FLOP counts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.environ.get("HFAPPS_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
+CACHE = os.path.join(HERE, ".cache")
+
+
+def need_data() -> None:
+    if not os.path.isdir(DATA):
+        print(f"skipped: {DATA} (the shared datasets) is not present")
+        sys.exit(0)
+
+
+def sst2(split: str = "dev", limit: int | None = None) -> tuple[list[str], list[int]]:
+    with open(os.path.join(DATA, "sst2", f"{split}.tsv"), encoding="utf-8") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle][1:]
+    rows = rows[:limit] if limit else rows
+    return [r[0] for r in rows], [int(r[1]) for r in rows]
+
+
+def ag_news(limit: int) -> list[str]:
+    with open(os.path.join(DATA, "ag_news", "test.csv"), encoding="utf-8", newline="") as handle:
+        return [f"{title}. {body}" for _, title, body in list(csv.reader(handle))[:limit]]
+
+
+def squad_contexts(limit: int) -> list[str]:
+    with open(os.path.join(DATA, "squad", "dev-v1.1-first-half.json"), encoding="utf-8") as handle:
+        articles = json.load(handle)["data"]
+    contexts = [p["context"] for a in articles for p in a["paragraphs"]][:limit]
+    # Every other one doubled, so the mix reaches past 500 tokens.
+    return [c + " " + c if i % 2 else c for i, c in enumerate(contexts)]
+
+
+def mixed_texts(sst2_n: int, ag_n: int, squad_n: int) -> list[str]:
+    """SST-2 dev sentences, AG News articles and SQuAD contexts, interleaved (5 to 500+ tokens)."""
+    import random
+
+    texts = sst2("dev", sst2_n)[0] + ag_news(ag_n) + squad_contexts(squad_n)
+    random.Random(0).shuffle(texts)
+    return texts
+
+
+def sentiment_model() -> str:
+    """MiniLM-L6 fine-tuned for one epoch on 2,000 SST-2 sentences (cached), so labels mean something."""
+    out = os.path.join(CACHE, "minilm-sst2")
+    if not os.path.isfile(os.path.join(out, "hfapps.json")):
+        from hfapps.train import train
+
+        train("sentiment", ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
+                            "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), "--max_train_samples",
+                            "2000", "--output_dir", out, "--overwrite", "true", "--save_strategy", "no",
+                            "--eval_strategy", "no", "--load_best_model_at_end", "false"])
+    return out
+
+
+def peak_flops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
+    """Measured FLOP/s of an n x n matmul on this machine (the best of `repeat`)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def encoder_flops(config, lengths: list[int]) -> float:
+    """Forward FLOPs of a BERT-style encoder: 2 x non-embedding parameters x tokens, plus attention
+    (QK^T and AV: 4 x hidden x tokens^2 per layer)."""
+    h, layers, inter = config.hidden_size, config.num_hidden_layers, config.intermediate_size
+    per_token = layers * (4 * h * h + 2 * h * inter) * 2
+    return sum(per_token * n + layers * 4 * h * n * n for n in lengths)
+
+
+def machine() -> str:
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads")
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
