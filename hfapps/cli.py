@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -33,6 +34,8 @@ def _task_parser(sub, command: str) -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run: keep the rows already in --output, do the rest")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument("--num-processes", type=int, default=1,
+                        help="shard the input across N processes (CPU processes or GPUs) with accelerate")
     parser.add_argument("--model", help="Hub id, local folder, GGUF file or `hfapps train` output")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: the best there is)")
@@ -176,12 +179,37 @@ def _skip_done(args: argparse.Namespace, rows: list[dict[str, Any]], inputs: lis
     return rows[len(done):], inputs[len(done):], True
 
 
-def run_task(args: argparse.Namespace) -> int:
+def run_task(args: argparse.Namespace, argv: list[str]) -> int:
     from .api import load
     from .io import result_record, write_jsonl
+    from .sharding import join_parts, mark_done, part_path, relaunch, shard, world
 
+    rank, size, local_rank = world()
+    if args.num_processes > 1 and size == 1:
+        if not args.output:
+            raise HfappsError("--num-processes needs --output (the processes write parts that are joined there).")
+        if args.resume:
+            raise HfappsError("--resume works with one process; run the rest without --num-processes.")
+        if os.path.exists(args.output) and not args.overwrite:
+            raise HfappsError(f"{args.output} already exists. Pass --overwrite to replace it.")
+        kept = [a for i, a in enumerate(argv) if not a.startswith("--num-processes")
+                and not (i > 0 and argv[i - 1] == "--num-processes")]
+        return relaunch(kept, args.num_processes)
     rows, inputs = _records(args)
-    rows, inputs, append = _skip_done(args, rows, inputs)
+    append = False
+    if size > 1:  # one shard of the input per process, each on its own device
+        if not args.output:
+            raise HfappsError("Several processes need --output (their parts are joined there).")
+        import torch
+
+        if torch.cuda.is_available():
+            args.device = args.device or f"cuda:{local_rank}"
+        else:  # share the cores instead of each process using all of them
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
+        start, stop = shard(rows, rank, size)
+        rows, inputs = rows[start:stop], inputs[start:stop]
+    else:
+        rows, inputs, append = _skip_done(args, rows, inputs)
     load_options, call_options = _options(args)
     task_name = TASK_COMMANDS[args.command]
     if args.command == "classify" and args.labels:
@@ -192,15 +220,24 @@ def run_task(args: argparse.Namespace) -> int:
         from .tasks.translation import default_model
 
         model = default_model(args.source, args.target)
-    task = load(task_name, model, progress=bool(args.output), **load_options)
+    task = load(task_name, model, progress=bool(args.output) and rank == 0, **load_options)
     results = task(iter(inputs), **call_options)
-    written = write_jsonl(args.output, (result_record(r, res) for r, res in zip(rows, results)), append=append)
+    records = (result_record(r, res) for r, res in zip(rows, results))
+    if size > 1:
+        write_jsonl(part_path(args.output, rank), records)
+        mark_done(args.output, rank)
+        if rank == 0:
+            written = join_parts(args.output, size)
+            print(f"Wrote {written} results to {args.output} ({size} processes)", file=sys.stderr)
+        return 0
+    written = write_jsonl(args.output, records, append=append)
     if args.output:
         print(f"Wrote {written} results to {args.output}", file=sys.stderr)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         if args.command == "env":
@@ -218,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if args.command == "evaluate":
             return run_evaluate(args)
-        return run_task(args)
+        return run_task(args, argv)
     except HfappsError as err:
         print(f"hfapps: error: {err}", file=sys.stderr)
         return 2

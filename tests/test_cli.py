@@ -92,3 +92,24 @@ def test_env_reports_versions_and_hub(capsys):
     assert code == 0
     assert "transformers: 5." in out and "torch: " in out
     assert "hub: offline (HF_HUB_OFFLINE is set)" in out
+
+
+@pytest.mark.slow
+def test_batch_inference_sharded_over_two_processes(tiny, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tiny_models import sentences
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(sentences(500))))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    base = [sys.executable, "-m", "hfapps", "sentiment", "--input", str(source), "--model", tiny["classifier"]]
+    subprocess.run([*base, "--output", str(tmp_path / "one.jsonl")], check=True, env=env, capture_output=True)
+    two = subprocess.run([*base, "--output", str(tmp_path / "two.jsonl"), "--num-processes", "2"], env=env,
+                         capture_output=True, text=True)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "Wrote 500 results" in two.stderr and "(2 processes)" in two.stderr
+    assert lines((tmp_path / "two.jsonl").read_text()) == lines((tmp_path / "one.jsonl").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "one.jsonl", "two.jsonl"]  # parts cleaned up
