@@ -29,3 +29,4 @@ test-slow: install
 bench: install
 	$(PY) benchmarks/bench_classification.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_seq2seq.py
