@@ -104,7 +104,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         passthrough = {k: v for k, v in model_inputs.items() if k not in names}
         return {"start_logits": outputs.start_logits, "end_logits": outputs.end_logits, **passthrough}
 
-    def postprocess(self, windows: list[dict[str, Any]], top_k: int = 1, max_answer_len: int = 30):
+    def postprocess(self, windows: list[dict[str, Any]], top_k: int = 1, max_answer_len: int = 15):
         best: dict[tuple[int, int], float] = {}
         left_padded = self.tokenizer.padding_side == "left"
         for window in windows:
