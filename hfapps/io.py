@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,8 +56,6 @@ def result_record(record: dict[str, Any], result: Any) -> dict[str, Any]:
 
 def write_jsonl(path: str | None, rows: Iterator[dict[str, Any]], *, append: bool = False) -> int:
     """Write rows one line at a time, flushed, so an interrupted run leaves valid lines behind."""
-    import sys
-
     handle = sys.stdout if path in (None, "-") else open(path, "a" if append else "w", encoding="utf-8")
     count = 0
     try:

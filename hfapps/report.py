@@ -32,9 +32,14 @@ def write_json(path: str, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def plain_recipe(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved recipe as YAML stores and reads it back (enums and paths as strings)."""
+    return yaml.safe_load(yaml.safe_dump(json.loads(json.dumps(resolved, default=str))))
+
+
 def write_recipe(path: str, resolved: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(json.loads(json.dumps(resolved, default=str)), handle, sort_keys=True)
+        yaml.safe_dump(plain_recipe(resolved), handle, sort_keys=True)
 
 
 def plot_curve(log_history: list[dict[str, Any]], path: str) -> None:

@@ -156,7 +156,7 @@ def _prepare_output_dir(training_args, data_args, resolved: dict[str, Any]) -> s
     if os.path.isfile(previous):
         old = recipe_config.read_recipe(previous)
         same_run = {k: v for k, v in old.items() if k not in RUN_CONTROL_KEYS} == {
-            k: v for k, v in _yaml_roundtrip(resolved).items() if k not in RUN_CONTROL_KEYS}
+            k: v for k, v in report.plain_recipe(resolved).items() if k not in RUN_CONTROL_KEYS}
     if data_args.overwrite:
         if training_args.process_index == 0:
             shutil.rmtree(out)
@@ -172,10 +172,3 @@ def _prepare_output_dir(training_args, data_args, resolved: dict[str, Any]) -> s
         print(f"hfapps: resuming from {last}", file=sys.stderr)
     return last
 
-
-def _yaml_roundtrip(resolved: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    import yaml
-
-    return yaml.safe_load(yaml.safe_dump(json.loads(json.dumps(resolved, default=str))))
