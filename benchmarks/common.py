@@ -85,6 +85,31 @@ def encoder_flops(config, lengths: list[int]) -> float:
     return sum(per_token * n + layers * 4 * h * n * n for n in lengths)
 
 
+def seq2seq_flops(config, source_lengths: list[int], new_tokens: int) -> float:
+    """Greedy-decoding FLOPs of a T5-style encoder-decoder: the encoder over each source, the cross-attention
+    keys and values once, then `new_tokens` decoding steps (self- and cross-attention, feed-forward, output layer)."""
+    d, ff, vocab = config.d_model, config.d_ff, config.vocab_size
+    enc, dec = config.num_layers, config.num_decoder_layers
+    total = 0
+    for n in source_lengths:
+        total += enc * (2 * (4 * d * d + 2 * d * ff) * n + 4 * d * n * n) + dec * 2 * 2 * d * d * n
+        total += sum(dec * (2 * (6 * d * d + 2 * d * ff) + 4 * d * i + 4 * d * n) + 2 * d * vocab
+                     for i in range(1, new_tokens + 1))
+    return total
+
+
+def causal_lm_flops(config, prompt_lengths: list[int], new_tokens: int) -> float:
+    """Greedy-decoding FLOPs of a Llama-style decoder: the prompt, then `new_tokens` steps."""
+    d, ff, layers, vocab = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+    kv = d * config.num_key_value_heads // config.num_attention_heads
+    per_token = layers * 2 * (2 * d * d + 2 * d * kv + 3 * d * ff)
+    total = 0
+    for n in prompt_lengths:
+        total += per_token * n + layers * 4 * d * n * n / 2  # causal attention over the prompt
+        total += sum(per_token + layers * 4 * d * (n + i) + 2 * d * vocab for i in range(1, new_tokens + 1))
+    return total
+
+
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
@@ -94,3 +119,13 @@ def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return result, time.perf_counter() - start
+
+
+def best_of(repeats: int, fn, *args, **kwargs):
+    """(the result, the best time of `repeats` calls): the machine is shared and noisy, the best run is the
+    least disturbed one."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        result, seconds = timed(fn, *args, **kwargs)
+        best = min(best, seconds)
+    return result, best

@@ -13,7 +13,7 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
 )
 
-from .. import models
+from .. import models, packing
 from ..chat import ChatGenerator
 from ..data import require_text
 from ..errors import TaskMismatchError
@@ -51,6 +51,8 @@ class TextToText(Task):
                 f"{self.ref.name!r} ({kind}) cannot do {self.name}: it needs an encoder-decoder model "
                 "(T5, BART, Marian, Pegasus, ...) or a causal chat model with a chat template."
             )
+        if packing.available(self.device, self.dtype):
+            packing.pack_linear_layers(model)  # decoding's few-row products, about 3x faster on CPU
 
     def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
         """The caller's generation settings, plus a length cap when neither they nor the model set one."""
