@@ -30,4 +30,5 @@ bench: install
 	$(PY) benchmarks/bench_classification.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_seq2seq.py
+	$(PY) benchmarks/bench_chat.py
 	$(PY) benchmarks/bench_qa.py

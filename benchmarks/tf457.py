@@ -12,7 +12,7 @@ import tempfile
 from common import CACHE, HERE
 
 VENV = os.path.join(CACHE, "venv-tf457")
-REQUIREMENTS = ["transformers==4.57.6", "sentencepiece", "gguf"]
+REQUIREMENTS = ["transformers==4.57.6", "sentencepiece", "gguf", "accelerate"]
 
 
 def environment() -> str:

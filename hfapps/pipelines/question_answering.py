@@ -14,6 +14,17 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_QUESTION_ANSWERING_
 from transformers.pipelines.base import ChunkPipeline
 
 
+class Spans:
+    """A window's token spans (character offsets; None outside the context), held in one object so that the
+    pipeline's walk that moves tensors to the device does not visit every token's tuple (it recurses
+    into lists and tuples: 18% of the run time on SQuAD before)."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self, spans: list) -> None:
+        self.spans = spans
+
+
 class QuestionAnsweringPipeline(ChunkPipeline):
     """Input: `{"question": str, "context": str}`. Output: `{"answer", "score", "start", "end"}`, or a
     list of the `top_k` best when `top_k > 1`. `score` is P(start) * P(end) within the answer's window.
@@ -57,9 +68,10 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         # half the window), cutting the text at a token boundary.
         limit = max(1, min(max_question_len, max_seq_len // 2))
         encoded_question = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
-        if len(encoded_question["input_ids"]) > limit:
+        question_tokens = len(encoded_question["input_ids"])
+        if question_tokens > limit:
             question = question[: encoded_question["offset_mapping"][limit - 1][1]]
-        question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
+            question_tokens = len(tokenizer(question, add_special_tokens=False)["input_ids"])
         room = max_seq_len - question_tokens - tokenizer.num_special_tokens_to_add(pair=True)
         stride = max(0, min(doc_stride, room // 2))
         pair = (question, example["context"]) if question_first else (example["context"], question)
@@ -80,7 +92,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
                        for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)]
             if align_to_words:
                 offsets = self._word_offsets(encoded, w, offsets, context_index)
-            yield {**inputs, "offsets": offsets, "context": example["context"], "is_last": w == windows - 1}
+            yield {**inputs, "offsets": Spans(offsets), "context": example["context"], "is_last": w == windows - 1}
 
     @staticmethod
     def _word_offsets(encoded, window: int, offsets: list, context_index: int) -> list:
@@ -108,7 +120,7 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         best: dict[tuple[int, int], float] = {}
         left_padded = self.tokenizer.padding_side == "left"
         for window in windows:
-            offsets = window["offsets"]
+            offsets = window["offsets"].spans
             n = len(offsets)
             start_logits = window["start_logits"][0].float()
             end_logits = window["end_logits"][0].float()
