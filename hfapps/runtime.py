@@ -42,7 +42,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     """`None`/"auto" -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 elsewhere.
 
     On CPUs bfloat16 is opt-in (`dtype="bfloat16"`): it changes results slightly, and whether it is
-    faster depends on the CPU (with AMX it is; on the AVX-512-bf16 CPUs this project measures on, its
+    faster depends on the CPU (on the AVX-512-bf16 CPU without AMX this project measures on, its
     matmuls ran at about half the float32 speed).
     """
     if isinstance(dtype, torch.dtype):

@@ -17,7 +17,7 @@ from transformers.pipelines.base import ChunkPipeline
 class Spans:
     """A window's token spans (character offsets; None outside the context), held in one object so that the
     pipeline's walk that moves tensors to the device does not visit every token's tuple (it recurses
-    into lists and tuples: 18% of the run time on SQuAD before)."""
+    into lists and tuples: 1.3 million calls for 200 SQuAD questions before, about a tenth of the run)."""
 
     __slots__ = ("spans",)
 
