@@ -17,7 +17,11 @@ from transformers import HfArgumentParser, Seq2SeqTrainingArguments, TrainingArg
 
 from .errors import HfappsError
 
-RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+#: The shipped recipes, package data (the repository's top-level `recipes/` points here).
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
+#: Keys that only the command line or a Python argument may set, never a recipe file: they delete folders or
+#: run code, and a recipe may come from someone else.
+COMMAND_LINE_ONLY = ("overwrite", "trust_remote_code", "allow_pickle")
 
 
 class RecipeError(HfappsError, ValueError):
@@ -31,19 +35,23 @@ class ModelArguments:
     dropout: float | None = field(
         default=None, metadata={"help": "Set the model's dropout probabilities (hidden, attention, classifier)."}
     )
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow the model's own code to run."})
-    allow_pickle: bool = field(default=False, metadata={"help": "Allow loading pickle (.bin) weights."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow the model's own code to run "
+                                                                     "(command line only)."})
+    allow_pickle: bool = field(default=False, metadata={"help": "Allow loading pickle (.bin) weights "
+                                                                "(command line only)."})
 
 
 @dataclass
 class DataArguments:
-    task: str = field(metadata={"help": "sentiment, classification, summarization, translation, "
-                                        "question-answering or mlm."})
+    task: str = field(metadata={"help": "What to train: sentiment, classification, summarization, translation, "
+                                        "question-answering, mlm, or another registered task."})
     dataset_name: str | None = field(default=None, metadata={"help": "A Hub dataset id (instead of files)."})
     dataset_config_name: str | None = field(default=None, metadata={"help": "The Hub dataset's configuration."})
     splits: list[str] = field(default_factory=lambda: ["train", "validation", "test"],
                               metadata={"help": "Which splits of a Hub dataset to use (e.g. drop an unlabelled test)."})
-    train_file: str | None = field(default=None, metadata={"help": "CSV, TSV, JSON, JSONL or Parquet file."})
+    train_file: str | None = field(default=None, metadata={"help": "CSV, TSV, JSON, JSONL, Parquet or TXT (one "
+                                                                   "text per line) file; wins over a recipe's "
+                                                                   "dataset_name when given on the command line."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation data; default: a seeded "
                                                                         "split of train."})
     test_file: str | None = field(default=None, metadata={"help": "Test data, scored at the end."})
@@ -72,8 +80,9 @@ class DataArguments:
     mlm_probability: float = field(default=0.15, metadata={"help": "MLM: share of tokens masked."})
     early_stopping_patience: int | None = field(default=None, metadata={"help": "Stop after N evaluations "
                                                                                "without improvement."})
-    overwrite: bool = field(default=False, metadata={"help": "Start over in an output folder that holds "
-                                                             "another run."})
+    overwrite: bool = field(default=False, metadata={"help": "Start over in an output folder that holds another "
+                                                             "hfapps run (command line only; a folder hfapps did "
+                                                             "not make is never deleted)."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for datasets.map."})
 
 
@@ -87,10 +96,11 @@ def recipe_path(name: str) -> str:
     raise RecipeError(f"No recipe {name!r}: not a file, and not one of the shipped recipes ({', '.join(shipped_recipes())}).")
 
 
-def shipped_recipes() -> list[str]:
+def shipped_recipes() -> dict[str, str]:
+    """The recipes that ship inside hfapps: name -> path."""
     if not os.path.isdir(RECIPES_DIR):
-        return []
-    return sorted(f[:-5] for f in os.listdir(RECIPES_DIR) if f.endswith(".yaml"))
+        return {}
+    return {f[:-5]: os.path.join(RECIPES_DIR, f) for f in sorted(os.listdir(RECIPES_DIR)) if f.endswith(".yaml")}
 
 
 def read_recipe(path: str) -> dict[str, Any]:
@@ -113,7 +123,11 @@ class _Parser(HfArgumentParser):
 
 
 def _training_class(task: str) -> type[TrainingArguments]:
-    return Seq2SeqTrainingArguments if task in ("summarization", "translation") else TrainingArguments
+    from .tasks import TRAINING
+
+    if task not in TRAINING:
+        raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
+    return TRAINING[task].arguments_class
 
 
 def _as_argv(config: dict[str, Any]) -> list[str]:
@@ -132,8 +146,9 @@ def task_of(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ())
     given = [overrides[i + 1] for i, a in enumerate(overrides[:-1]) if a == "--task"]
     task = given[-1] if given else config.get("task")
     if not task:
-        raise RecipeError("The recipe has no `task:`; set one of sentiment, classification, summarization, "
-                          "translation, question-answering, mlm.")
+        from .tasks import TRAINING
+
+        raise RecipeError(f"The recipe has no `task:`; set one of {', '.join(TRAINING)}.")
     return str(task)
 
 
@@ -149,6 +164,11 @@ def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -
                           else repr(k) for k in unknown)
         raise RecipeError(f"Unknown recipe key(s): {hints}. Valid keys are the fields of ModelArguments, "
                           f"DataArguments and {classes[2].__name__}: {', '.join(sorted(known))}.")
+    refused = [key for key in COMMAND_LINE_ONLY if key in config]
+    if refused:
+        raise RecipeError(f"{', '.join(refused)} cannot be set in a recipe (a recipe may come from someone else, "
+                          f"and these delete folders or run code). Pass it on the command line, e.g. "
+                          f"--{refused[0]} true, or as a Python argument.")
     for key, value in config.items():
         if isinstance(value, dict):
             raise RecipeError(f"Recipe key {key!r} must be a scalar or a list, not a mapping.")
@@ -180,9 +200,10 @@ def to_dict(*args: Any) -> dict[str, Any]:
     return resolved
 
 
-def help_text(task: str = "classification") -> str:
-    """`--help` for recipe keys: the same field metadata the parser uses."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, _training_class(task)))
+def help_text() -> str:
+    """`--help` for recipe keys: the same field metadata the parser uses. Seq2SeqTrainingArguments holds every
+    TrainingArguments field plus the generation ones that summarization and translation recipes take."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments))
     parser.prog = "hfapps train RECIPE"
     return parser.format_help()
 

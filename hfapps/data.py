@@ -1,14 +1,16 @@
-"""Loading training and evaluation data: a Hub dataset or local files, checked before training starts.
+"""Reading data files, for training, evaluation and batch runs alike, and checking them before training starts.
 
-Local files: CSV, TSV, JSON, JSONL, Parquet; SQuAD-format JSON (`{"data": [{"paragraphs": ...}]}`)
-is flattened to one row per question. No validation split -> a seeded split of train.
+One reader, on `datasets`: CSV, TSV, JSON (a list of rows, or SQuAD's `{"data": [{"paragraphs": ...}]}`, flattened
+to one row per question), JSONL, Parquet and TXT (one text per line). Hub datasets load by name. No validation
+split -> a seeded split of train.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import datasets
@@ -17,30 +19,16 @@ from datasets import Dataset, DatasetDict
 from .config import DataArguments
 from .errors import HfappsError
 
-BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
 
 
 class DataError(HfappsError, ValueError):
-    """Training or evaluation data that cannot be used as the recipe says."""
+    """Training, evaluation or input data that cannot be used as asked."""
 
 
-def _is_squad(path: str) -> bool:
-    if not path.endswith(".json"):
-        return False
-    with open(path, encoding="utf-8") as handle:
-        head = handle.read(200).lstrip()
-    if not head.startswith("{"):
-        return False
-    with open(path, encoding="utf-8") as handle:
-        data = json.load(handle)
-    return isinstance(data, dict) and isinstance(data.get("data"), list) and bool(data["data"]) and \
-        "paragraphs" in data["data"][0]
-
-
-def read_squad(path: str) -> Dataset:
-    """SQuAD v1.1/v2.0 JSON as rows of id, title, context, question, answers{text, answer_start}."""
-    with open(path, encoding="utf-8") as handle:
-        articles = json.load(handle)["data"]
+def read_squad(articles: list[dict[str, Any]]) -> Dataset:
+    """SQuAD v1.1/v2.0 articles as rows of id, title, context, question, answers{text, answer_start}."""
     rows: dict[str, list[Any]] = {k: [] for k in ("id", "title", "context", "question", "answers")}
     for article in articles:
         for paragraph in article["paragraphs"]:
@@ -54,24 +42,72 @@ def read_squad(path: str) -> Dataset:
     return Dataset.from_dict(rows)
 
 
-def load_file(path: str, args: DataArguments) -> Dataset:
+def read_file(path: str, *, text_column: str = "text", column_names: list[str] | None = None,
+              as_strings: bool = False) -> Dataset:
+    """The rows of a data file as a `Dataset`.
+
+    A .txt file gives one row per non-empty line, in `text_column`. `column_names` names the columns of a
+    CSV/TSV without a header row. `as_strings` reads every CSV/TSV value as the text it is ("007" stays
+    "007", an empty cell stays ""), so that batch runs write their input columns back unchanged.
+    """
     if not os.path.isfile(path):
-        raise DataError(f"Data file {path!r} does not exist (looked in {os.path.abspath(path)!r}).")
+        raise DataError(f"The file {path!r} does not exist (looked in {os.path.abspath(path)!r}).")
     ext = os.path.splitext(path)[1].lower()
     if ext not in BUILDERS:
-        raise DataError(f"Cannot read {path!r}: data files must be {', '.join(BUILDERS)}.")
-    if _is_squad(path):
-        return read_squad(path)
+        raise DataError(f"Cannot read {path!r}: data files must be {', '.join(BUILDERS)} (or SQuAD-format .json).")
     kwargs: dict[str, Any] = {}
-    if ext == ".tsv":
-        kwargs["delimiter"] = "\t"
-        kwargs["quoting"] = 3  # csv.QUOTE_NONE: TSV text keeps its quotes
-    if ext in (".csv", ".tsv") and args.column_names:
-        kwargs["column_names"] = args.column_names
+    if ext == ".json":
+        with open(path, encoding="utf-8") as handle:
+            try:
+                data = json.load(handle)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path!r} is not valid JSON ({err}); JSON Lines files take the .jsonl ending.") \
+                    from err
+        if isinstance(data, dict) and _is_squad(data):
+            return read_squad(data["data"])
+        if isinstance(data, dict) and isinstance(data.get("data"), list):
+            kwargs["field"] = "data"
+            data = data["data"]
+        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+            raise DataError(f"{path!r} must hold a JSON list of rows ([{{\"text\": ...}}, ...]), SQuAD-format "
+                            f"data or {{\"data\": [rows]}}; it holds a {type(data).__name__}"
+                            + (f" with keys {sorted(data)[:10]}" if isinstance(data, dict) else "") + ".")
+        if not data:
+            raise DataError(f"{path!r} holds no rows.")
+    if ext in (".csv", ".tsv"):
+        if ext == ".tsv":
+            kwargs.update(delimiter="\t", quoting=csv.QUOTE_NONE)  # TSV text keeps its quotes
+        if column_names:
+            kwargs["column_names"] = column_names
+        if as_strings:
+            header = column_names or _csv_header(path, "\t" if ext == ".tsv" else ",")
+            kwargs.update(features=datasets.Features({name: datasets.Value("string") for name in header}),
+                          keep_default_na=False, na_filter=False)
     try:
-        return datasets.load_dataset(BUILDERS[ext], data_files=path, split="train", **kwargs)
+        dataset = datasets.load_dataset(BUILDERS[ext], data_files=path, split="train", **kwargs)
     except Exception as err:  # datasets raises many kinds; the user needs the file and the reason
         raise DataError(f"Could not read {path!r}: {err}") from err
+    if ext == ".txt":
+        dataset = dataset.filter(lambda row: bool(row["text"].strip()))
+        if text_column != "text":
+            dataset = dataset.rename_column("text", text_column)
+    return _plain_strings(dataset)
+
+
+def _is_squad(data: dict[str, Any]) -> bool:
+    articles = data.get("data")
+    return isinstance(articles, list) and bool(articles) and isinstance(articles[0], dict) and \
+        "paragraphs" in articles[0]
+
+
+def _csv_header(path: str, delimiter: str) -> list[str]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle, delimiter=delimiter), [])
+
+
+def load_file(path: str, args: DataArguments) -> Dataset:
+    """A recipe's data file."""
+    return read_file(path, text_column=args.text_column, column_names=args.column_names)
 
 
 def _plain_strings(dataset: Dataset) -> Dataset:
@@ -82,46 +118,16 @@ def _plain_strings(dataset: Dataset) -> Dataset:
     return dataset
 
 
-SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
-
-
-def load_sample(args: DataArguments) -> Dataset:
-    """hfapps' own sample data for the recipe's task, its columns renamed to the recipe's column names."""
-    def read(name: str) -> Dataset:
-        return _plain_strings(load_file(os.path.join(SAMPLE_DIR, name), args))
-
-    task = args.task
-    if task in ("sentiment", "classification"):
-        data = read("sentiment.csv" if task == "sentiment" else "topics.csv")
-        renames = {"text": args.text_column, "label": args.label_column}
-    elif task == "question-answering":
-        data = read("qa.json")
-        renames = {"question": args.question_column, "context": args.context_column, "answers": args.answers_column}
-    elif task == "summarization":
-        data = read("summarization.jsonl")
-        renames = {"document": args.text_column, "summary": args.summary_column}
-    elif task == "translation":
-        if (args.source_lang, args.target_lang) not in (("en", "de"), ("de", "en")):
-            raise DataError("The sample translation data is English-German: pass --source_lang en --target_lang de.")
-        return read("translation_en_de.jsonl")
-    elif task == "mlm":
-        texts = [*read("sentiment.csv")["text"], *read("topics.csv")["text"], *read("summarization.jsonl")["document"]]
-        return Dataset.from_dict({args.text_column: texts})
-    else:
-        raise DataError(f"hfapps has no sample data for task {task!r}.")
-    keep = [c for c in data.column_names if c in renames]
-    data = data.select_columns(keep)
-    renames = {old: new for old, new in renames.items() if old != new}
-    return data.rename_columns(renames) if renames else data
-
-
-def load_splits(args: DataArguments, seed: int = 42) -> DatasetDict:
+def load_splits(args: DataArguments, seed: int = 42, sample: Callable[[], Dataset] | None = None) -> DatasetDict:
     """train / validation / (test) from the recipe's files or Hub dataset, sampled and split as it says.
 
-    `dataset_name: sample` is hfapps' own small sample data for the task (hfapps/sample_data/).
+    `dataset_name: sample` is hfapps' own small sample data for the task (hfapps/sample_data/), which `sample`
+    reads (the task's `TaskTraining.load_sample`).
     """
     if args.dataset_name == "sample":
-        splits = {"train": load_sample(args)}
+        if sample is None:
+            raise DataError(f"hfapps has no sample data for task {args.task!r}.")
+        splits = {"train": sample()}
     elif args.dataset_name:
         try:
             raw = datasets.load_dataset(args.dataset_name, args.dataset_config_name)

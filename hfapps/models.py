@@ -180,6 +180,28 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
         raise ModelLoadError(f"Could not load the tokenizer of {ref.name!r}: {err}") from err
 
 
+def load_weights(ref: ModelRef, auto_class: type, *, trust_remote_code: bool = False, allow_pickle: bool = False,
+                 **kwargs: Any) -> PreTrainedModel:
+    """`auto_class.from_pretrained` with hfapps' safety rules: safetensors only unless `allow_pickle`, no model
+    code unless `trust_remote_code`, and one clear error when the weights cannot be had. Training loads here too."""
+    if ref.gguf_file:
+        kwargs["gguf_file"] = ref.gguf_file
+    else:
+        # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
+        kwargs["use_safetensors"] = None if allow_pickle else True
+    try:
+        return auto_class.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError, ImportError) as err:
+        if ref.is_local and not ref.gguf_file and not allow_pickle and _has_only_pickle(ref.path):
+            raise ModelLoadError(
+                f"{ref.name!r} holds its weights only as a pickle file (pytorch_model.bin), which can run code "
+                "when loaded. Convert it to safetensors, or pass allow_pickle=True if you trust its source."
+            ) from err
+        hint = " Install the gguf package (pip install gguf, part of the demo extra)." \
+            if ref.gguf_file and "gguf" in str(err).lower() else ""
+        raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}.{hint}") from err
+
+
 def load_model(
     ref: ModelRef,
     auto_class: type,
@@ -190,33 +212,24 @@ def load_model(
     allow_pickle: bool = False,
     **kwargs: Any,
 ) -> PreTrainedModel:
-    """Load weights with `auto_class`, safetensors only unless `allow_pickle`, in eval mode on `device`."""
+    """Load weights for inference with `auto_class`, in eval mode on `device`."""
     if ref.gguf_file:
         # De-quantising a GGUF file takes tens of seconds: tasks that share one (summarize and
         # translate with the same chat model) share the loaded weights.
         return _load_gguf(ref, auto_class, device, dtype)
-    # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
-    kwargs["use_safetensors"] = None if allow_pickle else True
-    try:
-        model = auto_class.from_pretrained(ref.path, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
-    except (OSError, ValueError) as err:
-        if ref.is_local and not allow_pickle and _has_only_pickle(ref.path):
-            raise ModelLoadError(
-                f"{ref.name!r} holds its weights only as a pickle file (pytorch_model.bin), which can run code "
-                "when loaded. Convert it to safetensors, or pass allow_pickle=True if you trust its source."
-            ) from err
-        raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}") from err
+    model = load_weights(ref, auto_class, dtype=dtype, trust_remote_code=trust_remote_code,
+                         allow_pickle=allow_pickle, **kwargs)
     return model.to(device).eval()
 
 
 @functools.lru_cache(maxsize=2)
 def _load_gguf(ref: ModelRef, auto_class: type, device: torch.device, dtype: torch.dtype) -> PreTrainedModel:
-    try:
-        model = auto_class.from_pretrained(ref.path, gguf_file=ref.gguf_file, dtype=dtype)
-    except (OSError, ValueError, ImportError) as err:
-        hint = " Install the gguf package (pip install gguf, part of the demo extra)." if "gguf" in str(err).lower() else ""
-        raise ModelLoadError(f"Could not load the GGUF file of {ref.name!r}: {err}.{hint}") from err
-    return model.to(device).eval()
+    return load_weights(ref, auto_class, dtype=dtype).to(device).eval()
+
+
+def clear_model_cache() -> None:
+    """Drop the GGUF models kept loaded."""
+    _load_gguf.cache_clear()
 
 
 def _has_only_pickle(path: str) -> bool:

@@ -25,25 +25,42 @@ from .config import RecipeError
 from .data import load_splits, require_columns
 from .evaluation import score_split
 from .models import META_FILE
-from .resilience import MarkCompleteCheckpoints, guard_finite_loss, last_complete_checkpoint, publish
+from .resilience import (
+    COMPLETE_MARKER,
+    MarkCompleteCheckpoints,
+    guard_finite_loss,
+    is_complete_checkpoint,
+    last_complete_checkpoint,
+    publish,
+)
 from .runtime import resolve_device
 from .tasks import TRAINING
 
 #: Keys that may change between an interrupted run and its resumption.
-RUN_CONTROL_KEYS = {"resume_from_checkpoint", "overwrite", "output_dir", "logging_dir"}
+RUN_CONTROL_KEYS = {"resume_from_checkpoint", "output_dir", "logging_dir", *recipe_config.COMMAND_LINE_ONLY}
+#: hfapps writes this into every output folder it trains in; only a folder that holds it is ever emptied.
+RUN_MARKER = "hfapps-run.json"
+#: What a run writes besides the files its marker lists at the end (checkpoints, the staging folder, logs).
+RUN_OWNED = (RUN_MARKER, "recipe.yaml", ".staging", "runs")
+DATA_FILE_KEYS = ("train_file", "validation_file", "test_file")
 DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout", "dropout",
                 "attention_dropout", "activation_dropout", "dropout_rate", "seq_classif_dropout", "qa_dropout")
 
 
 def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
-          callbacks: Sequence[TrainerCallback] = ()) -> dict[str, Any]:
-    """Run a recipe (a path, a shipped recipe's name, or a mapping); return its metrics."""
+          callbacks: Sequence[TrainerCallback] = (), *, overwrite: bool = False) -> dict[str, Any]:
+    """Run a recipe (a path, a shipped recipe's name, or a mapping); return its metrics.
+
+    `overrides` are `--key value` pairs, as on the command line. `overwrite=True` (or `--overwrite true`) lets
+    the run start over in an output folder that holds an earlier hfapps run.
+    """
     started = time.time()
     name = "recipe"
     if isinstance(recipe, str):
         path = recipe_config.recipe_path(recipe)
         name = os.path.splitext(os.path.basename(path))[0]
         recipe = recipe_config.read_recipe(path)
+    recipe = _files_win(recipe, overrides)
     task = recipe_config.task_of(recipe, overrides)
     if task not in TRAINING:
         raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
@@ -51,28 +68,35 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
                 # With no accelerator, only use_cpu makes a multi-process launch a real gloo DDP run.
                 "use_cpu": resolve_device(None).type == "cpu"}
     model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
+    data_args.overwrite = data_args.overwrite or overwrite
     spec = TRAINING[data_args.task](data_args)
     resolved = recipe_config.to_dict(model_args, data_args, training_args)
     _check_training_args(data_args, training_args)
-    checkpoint = _prepare_output_dir(training_args, data_args, resolved)
+    checkpoint, start_over = _plan_output_dir(training_args, data_args, resolved)
     set_seed(training_args.seed)
 
     # Data: loaded and checked before any weights are.
-    splits = spec.prepare(load_splits(data_args, seed=training_args.seed))
+    splits = spec.prepare(load_splits(data_args, seed=training_args.seed, sample=spec.load_sample))
     require_columns(splits, spec.columns())
     spec.check(splits)
 
-    # Model and tokenizer.
+    # Model and tokenizer, through models.py like every other load (its safety rules live there).
     ref, config = models.resolve(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     tokenizer_ref = models.resolve(model_args.tokenizer_name)[0] if model_args.tokenizer_name else ref
     tokenizer = models.load_tokenizer(tokenizer_ref, trust_remote_code=model_args.trust_remote_code)
     extra = spec.model_kwargs()
     if model_args.dropout is not None:
         extra.update({k: model_args.dropout for k in DROPOUT_KEYS if hasattr(config, k)})
-    model = spec.auto_model.from_pretrained(
-        ref.path, trust_remote_code=model_args.trust_remote_code, use_safetensors=None if model_args.allow_pickle
-        else True, **ref.kwargs(), **extra)
+    model = models.load_weights(ref, spec.auto_model, trust_remote_code=model_args.trust_remote_code,
+                                allow_pickle=model_args.allow_pickle, **extra)
     spec.configure(model)
+
+    # Every check has passed: only now may an earlier run in the output folder be cleared.
+    with training_args.main_process_first(desc="preparing the output folder"):
+        if training_args.process_index == 0:
+            if start_over:
+                _clear_run(training_args.output_dir)
+            _mark_run(training_args.output_dir)
 
     # Tokenise (the main process first, so the others reuse its datasets cache).
     with training_args.main_process_first(desc="tokenizing"):
@@ -93,16 +117,16 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     )
     guard_finite_loss(trainer)
     if trainer.is_world_process_zero():
-        os.makedirs(training_args.output_dir, exist_ok=True)
-        report.write_recipe(os.path.join(training_args.output_dir, "recipe.yaml"), resolved)
+        report.write_recipe(os.path.join(training_args.output_dir, "recipe.yaml"), _shareable(resolved))
     result = trainer.train(resume_from_checkpoint=checkpoint)
     # The final model (the best checkpoint when load_best_model_at_end) is written to a staging folder and
     # moved into place only once whole, so an interrupted save never looks like a finished model.
     staging = os.path.join(training_args.output_dir, ".staging")
-    trainer.save_model(staging)
+    trainer.save_model(staging, _internal_call=True)  # no push yet: the Hub gets the finished folder below
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         publish(staging, training_args.output_dir)
+        _mark_run(training_args.output_dir, finished=True)
     metrics: dict[str, Any] = {"train": result.metrics, "eval": trainer.evaluate()}
     if "eval_loss" in metrics["eval"] and data_args.task == "mlm":
         import math
@@ -127,9 +151,67 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
         "resumed_from": checkpoint, "global_step": trainer.state.global_step,
     })
     report.plot_curve(trainer.state.log_history, os.path.join(out, "training_curve.png"))
-    report.model_card(os.path.join(out, "README.md"), task=data_args.task, base_model=ref.name, resolved=resolved,
-                      metrics=metrics, command="hfapps train " + " ".join([name, *overrides]))
+    report.model_card(os.path.join(out, "README.md"), task=data_args.task, base_model=ref.name,
+                      resolved=_shareable(resolved), metrics=metrics,
+                      command="hfapps train " + " ".join([name, *overrides]))
+    _mark_run(out, finished=True)
+    if training_args.push_to_hub:  # the whole folder, model, metrics and card, is in place only now
+        trainer.push_to_hub(commit_message="hfapps train: final model")
     return metrics
+
+
+def _files_win(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Data files given on the command line replace the recipe's Hub dataset; a recipe may not set both."""
+    in_recipe = [key for key in DATA_FILE_KEYS if recipe.get(key)]
+    if recipe.get("dataset_name") and in_recipe:
+        raise RecipeError(f"The recipe sets both dataset_name ({recipe['dataset_name']!r}) and {in_recipe[0]}; "
+                          "keep one source of data.")
+    given = {key.lstrip("-"): value for key, value in zip(overrides, list(overrides)[1:])
+             if key.startswith("--")}
+    files = [key for key in DATA_FILE_KEYS if given.get(key)]
+    if files and given.get("dataset_name"):
+        raise RecipeError(f"Both --dataset_name and --{files[0]} were given; pass one source of data.")
+    if files and recipe.get("dataset_name"):
+        recipe = {k: v for k, v in recipe.items() if k not in ("dataset_name", "dataset_config_name", "splits")}
+    return recipe
+
+
+def _shareable(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The resolved recipe without the command-line-only keys, so that it can be run again as a recipe file."""
+    return {k: v for k, v in resolved.items() if k not in recipe_config.COMMAND_LINE_ONLY}
+
+
+def _mark_run(out: str, *, finished: bool = False) -> None:
+    """Mark `out` as a folder hfapps trains in; once finished, record what the run wrote there."""
+    os.makedirs(out, exist_ok=True)
+    record: dict[str, Any] = {"made_by": "hfapps train"}
+    if finished:
+        record["files"] = sorted(os.listdir(out))
+    report.write_json(os.path.join(out, RUN_MARKER), record)
+
+
+def _foreign_entries(out: str) -> list[str]:
+    """What in `out` an hfapps run did not write (everything, when the folder carries no run marker)."""
+    import json
+    import re
+
+    marker = os.path.join(out, RUN_MARKER)
+    if not os.path.isfile(marker):
+        return sorted(os.listdir(out))
+    with open(marker, encoding="utf-8") as handle:
+        listed = set(json.load(handle).get("files", []))
+    return sorted(entry for entry in os.listdir(out) if entry not in listed and entry not in RUN_OWNED
+                  and not re.fullmatch(r"checkpoint-\d+|.*\.tmp", entry))
+
+
+def _clear_run(out: str) -> None:
+    """Remove an earlier run's files from `out`; `_plan_output_dir` has checked that nothing else is there."""
+    for entry in os.listdir(out):
+        path = os.path.join(out, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
 
 
 def _check_training_args(data_args, training_args) -> None:
@@ -138,29 +220,33 @@ def _check_training_args(data_args, training_args) -> None:
                           "save_strategy alike, e.g. both 'epoch'), so that the best checkpoint is kept and restored.")
 
 
-def _prepare_output_dir(training_args, data_args, resolved: dict[str, Any]) -> str | None:
-    """Decide where training starts: fresh, or from a checkpoint of the same run.
+def _plan_output_dir(training_args, data_args, resolved: dict[str, Any]) -> tuple[str | None, bool]:
+    """(the checkpoint to resume from, whether the folder's earlier run must be cleared first). Decides only:
+    nothing is deleted here, and the folder is cleared only once the data and the model have passed their checks.
 
-    An output folder that holds a different run (another recipe, or files hfapps did not write) is
-    refused unless `overwrite: true`; then it is emptied. The same run resumes from its last checkpoint.
+    A folder that holds files hfapps did not write is never cleared, not even with `overwrite`. The same
+    unfinished run resumes from its last complete checkpoint; another run, or a finished one, needs `overwrite`.
     """
     out = training_args.output_dir
-    if training_args.resume_from_checkpoint:
-        if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise RecipeError(f"resume_from_checkpoint {training_args.resume_from_checkpoint!r} does not exist.")
-        return training_args.resume_from_checkpoint
+    wanted = training_args.resume_from_checkpoint
+    if wanted:
+        return _checkpoint_to_resume(wanted, out), False
     if not os.path.isdir(out) or not os.listdir(out):
-        return None
+        return None, False
+    foreign = _foreign_entries(out)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise RecipeError(f"The output folder {os.path.abspath(out)!r} holds files that hfapps did not write "
+                          f"({shown}); hfapps never deletes them, with or without --overwrite. Choose another "
+                          "--output_dir, or move them out.")
+    if data_args.overwrite:
+        return None, True
     previous = os.path.join(out, "recipe.yaml")
     same_run = False
     if os.path.isfile(previous):
         old = recipe_config.read_recipe(previous)
         same_run = {k: v for k, v in old.items() if k not in RUN_CONTROL_KEYS} == {
-            k: v for k, v in report.plain_recipe(resolved).items() if k not in RUN_CONTROL_KEYS}
-    if data_args.overwrite:
-        if training_args.process_index == 0:
-            shutil.rmtree(out)
-        return None
+            k: v for k, v in report.plain_recipe(_shareable(resolved)).items() if k not in RUN_CONTROL_KEYS}
     if not same_run:
         raise RecipeError(f"The output folder {out!r} already holds a different run. Pass --overwrite true to "
                           "replace it, or choose another --output_dir.")
@@ -170,5 +256,27 @@ def _prepare_output_dir(training_args, data_args, resolved: dict[str, Any]) -> s
     last = last_complete_checkpoint(out)
     if last:
         print(f"hfapps: resuming from {last}", file=sys.stderr)
-    return last
+    return last, False
 
+
+def _checkpoint_to_resume(wanted: str, out: str) -> str:
+    """`resume_from_checkpoint`: a checkpoint folder, or true for the last complete one in the output folder."""
+    if wanted.lower() in ("true", "yes", "1"):
+        last = last_complete_checkpoint(out) if os.path.isdir(out) else None
+        if last is None:
+            raise RecipeError(f"resume_from_checkpoint is true, but {out!r} holds no complete checkpoint to "
+                              "resume from. Run without it to start from the beginning.")
+        return last
+    if not os.path.isdir(wanted):
+        raise RecipeError(f"resume_from_checkpoint {wanted!r} does not exist.")
+    parent = os.path.dirname(os.path.abspath(wanted))
+    made_by_hfapps = os.path.isfile(os.path.join(parent, RUN_MARKER)) or os.path.isfile(
+        os.path.join(parent, "recipe.yaml"))
+    if made_by_hfapps and not is_complete_checkpoint(wanted):
+        last = last_complete_checkpoint(parent)
+        raise RecipeError(f"{wanted!r} was interrupted while being written (it has no {COMPLETE_MARKER}), so its "
+                          "files may be partial. " + (f"Resume from {last!r} instead." if last else
+                                                       "No complete checkpoint exists in that run."))
+    if not os.path.isfile(os.path.join(wanted, "trainer_state.json")):
+        raise RecipeError(f"{wanted!r} is not a training checkpoint (it has no trainer_state.json).")
+    return wanted

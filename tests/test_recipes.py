@@ -244,7 +244,7 @@ def test_output_folder_of_another_run_is_refused_unless_overwrite(tiny, data, tm
     stranger = tmp_path / "stranger"
     stranger.mkdir()
     (stranger / "notes.txt").write_text("mine")
-    with pytest.raises(RecipeError, match="different run"):
+    with pytest.raises(RecipeError, match=r"did not write \(notes.txt\)"):
         recipe_run("sentiment", tiny, data, stranger)
     assert (stranger / "notes.txt").read_text() == "mine"
 

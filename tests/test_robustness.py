@@ -102,26 +102,55 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tiny, d
     assert all(torch.isfinite(p).all() for p in restored.pipeline.model.parameters())
 
 
-def test_out_of_memory_batches_are_split_and_retried(tiny, caplog):
-    task = hfapps.load("sentiment", tiny["classifier"], batch_size=16)
-    texts = sentences(40, seed=8)
-    expected = task(texts)
-    real_predict = task._predict
-    sizes = []
+OOM_SCRIPT = r"""
+import json, logging, resource, sys
+import hfapps
 
-    def predict(batch, options):
-        sizes.append(len(batch))
-        if len(batch) > 3:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real_predict(batch, options)
+logging.basicConfig(level=logging.WARNING)
+task = hfapps.load("sentiment", sys.argv[1], batch_size=32, max_batch_tokens=None, device="cpu")
+texts = [" ".join(["the film was great"] * 400 + [str(i)]) for i in range(32)]
+task(texts[:1])  # warm up: threads, lazy allocations
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+free = task(texts)  # the whole batch of 32, with no limit: the reference results
+batch_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+def address_space():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize"))
+# A real limit on this process's memory: what it holds now plus a third of what the batch of 32 took.
+resource.setrlimit(resource.RLIMIT_AS, (address_space() + batch_bytes // 3, resource.RLIM_INFINITY))
+hfapps.clear_cache()
+limited = task(texts)
+print(json.dumps({"same": [r["label"] for r in limited] == [r["label"] for r in free] and
+                  all(abs(a["score"] - b["score"]) < 1e-5 for a, b in zip(limited, free)),
+                  "cap": task._batch_cap, "batch_mb": batch_bytes >> 20}))
+"""
 
-    task._predict = predict
-    with caplog.at_level(logging.WARNING, logger="hfapps"):
-        got = task(texts)
-    assert [g["label"] for g in got] == [e["label"] for e in expected]
-    assert all(abs(g["score"] - e["score"]) < 1e-5 for g, e in zip(got, expected))
-    assert "Out of memory on a batch of 16" in caplog.text and max(sizes[-5:]) <= 3
-    task._predict = lambda batch, options: (_ for _ in ()).throw(RuntimeError("CUDA error: out of memory"))
+
+def test_cpu_out_of_memory_halves_the_batch_and_finishes(tmp_path):
+    """A real CPU out-of-memory: the process runs under an address-space limit (setrlimit) that a batch of 32
+    long texts does not fit in; hfapps must halve its batches until they fit and return the same results."""
+    import json
+    import subprocess
+    import sys
+
+    from tiny_models import make_classifier
+
+    model = make_classifier(str(tmp_path / "wide"), max_positions=2048, hidden=256)
+    done = subprocess.run([sys.executable, "-c", OOM_SCRIPT, model], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["same"] and 1 <= result["cap"] < 32
+    assert "Out of memory on a batch of 32" in done.stderr
+
+
+def test_a_single_input_that_cannot_fit_says_so(tiny):
+    task = hfapps.load("sentiment", tiny["classifier"])
+
+    def no_memory(batch, options):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1000000 bytes.")
+
+    task._predict = no_memory
     with pytest.raises(HfappsError, match="does not fit in memory"):
         task("one text")
 

@@ -68,16 +68,19 @@ def test_summaries_and_translations():
     ("mlm", {}, {}),
 ])
 def test_dataset_name_sample_maps_to_the_recipes_columns(task, columns, extra):
-    args = DataArguments(task=task, dataset_name="sample", **columns, **extra)
-    splits = load_splits(args)
-    assert set(splits) == {"train", "validation"}
     from hfapps.tasks import TRAINING
 
+    args = DataArguments(task=task, dataset_name="sample", **columns, **extra)
     spec = TRAINING[task](args)
+    splits = load_splits(args, sample=spec.load_sample)
+    assert set(splits) == {"train", "validation"}
     assert set(spec.columns()) <= set(splits["train"].column_names)
     spec.check(spec.prepare(splits))
 
 
 def test_sample_translation_is_english_german_only():
+    from hfapps.tasks import TRAINING
+
+    args = DataArguments(task="translation", dataset_name="sample", source_lang="en", target_lang="ro")
     with pytest.raises(DataError, match="English-German"):
-        load_splits(DataArguments(task="translation", dataset_name="sample", source_lang="en", target_lang="ro"))
+        load_splits(args, sample=TRAINING["translation"](args).load_sample)

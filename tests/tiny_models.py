@@ -44,7 +44,7 @@ def sentences(n: int = 400, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
-def bert_tokenizer(vocab_size: int = 300) -> BertTokenizerFast:
+def bert_tokenizer(vocab_size: int = 300, max_length: int = 64) -> BertTokenizerFast:
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -55,7 +55,7 @@ def bert_tokenizer(vocab_size: int = 300) -> BertTokenizerFast:
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     tok.decoder = decoders.WordPiece()
-    return BertTokenizerFast(tokenizer_object=tok, model_max_length=64)
+    return BertTokenizerFast(tokenizer_object=tok, model_max_length=max_length)
 
 
 def bpe_tokenizer(special: list[str], template: str, **names: str) -> PreTrainedTokenizerFast:
@@ -79,11 +79,11 @@ def _save(model, tokenizer, path: str) -> str:
     return path
 
 
-def make_classifier(path: str, labels=("NEGATIVE", "POSITIVE")) -> str:
-    tokenizer = bert_tokenizer()
+def make_classifier(path: str, labels=("NEGATIVE", "POSITIVE"), max_positions: int = 64, hidden: int = 32) -> str:
+    tokenizer = bert_tokenizer(max_length=max_positions)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64,
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=max_positions,
                         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     return _save(BertForSequenceClassification(config), tokenizer, path)
 
@@ -125,14 +125,21 @@ def make_t5(path: str) -> str:
     return _save(T5ForConditionalGeneration(config), tokenizer, path)
 
 
-def make_bart(path: str) -> str:
-    tokenizer = bpe_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], "<s> $A </s>", bos_token="<s>", pad_token="<pad>",
-                              eos_token="</s>", unk_token="<unk>")
+def make_bart(path: str, bert_tokens: bool = False) -> str:
+    """A tiny BART; `bert_tokens=True` gives it a BERT tokenizer (which returns token_type_ids), as Chinese BART
+    checkpoints ship."""
+    if bert_tokens:
+        tokenizer = bert_tokenizer(max_length=128)
+        ids = dict(bos_token_id=tokenizer.cls_token_id, pad_token_id=tokenizer.pad_token_id,
+                   eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.sep_token_id)
+    else:
+        tokenizer = bpe_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], "<s> $A </s>", bos_token="<s>",
+                                  pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        ids = dict(bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2)
     torch.manual_seed(0)
     config = BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                        max_position_embeddings=128, bos_token_id=0, pad_token_id=1, eos_token_id=2,
-                        decoder_start_token_id=2, forced_bos_token_id=None, architectures=["BartForConditionalGeneration"])
+                        max_position_embeddings=128, **ids, forced_bos_token_id=None, architectures=["BartForConditionalGeneration"])
     return _save(BartForConditionalGeneration(config), tokenizer, path)
 
 

@@ -61,8 +61,12 @@ class Text2TextPipeline(Pipeline):
     def preprocess(self, text: str, input_prefix: str | None = None, truncation: bool = True, max_input_length=None):
         if input_prefix is None:
             input_prefix = self._task_params(self.task_key).get("prefix", "")
-        return self.tokenizer(input_prefix + text, truncation=truncation, max_length=max_input_length,
-                              return_tensors="pt")
+        inputs = self.tokenizer(input_prefix + text, truncation=truncation, max_length=max_input_length,
+                                return_tensors="pt")
+        # BERT-style tokenizers on encoder-decoders (Chinese BART, bert2bert) add segment ids that `generate`
+        # refuses; the transformers 4 pipelines dropped them too.
+        inputs.pop("token_type_ids", None)
+        return inputs
 
     def get_inference_context(self):
         return torch.inference_mode

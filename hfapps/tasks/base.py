@@ -1,7 +1,9 @@
 """What every task shares: loading, input checks, length-sorted batching, progress and result order.
 
-A task module subclasses `Task` and fills in `_build` (make its pipeline) and `_predict` (run one
-batch); everything else is here, once.
+A task module subclasses `Task`, describes itself in class attributes (name, aliases, command, default
+model, typed call options, training part) and fills in `_build` (make its pipeline) and `_predict` (run one
+batch); everything else is here, once. `hfapps.tasks.register` makes it known to the helpers, the command
+line, `hfapps evaluate` and `hfapps train`.
 """
 
 from __future__ import annotations
@@ -10,15 +12,21 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
 
-from .. import models
+from accelerate.utils.memory import should_reduce_batch_size
+
+from .. import models, options as task_options
 from ..errors import HfappsError
 from ..inputs import check_text, chunked, shape_of
 from ..runtime import inference_context, length_sorted_batches, resolve_device, resolve_dtype
+from .training import TaskTraining
+
+if TYPE_CHECKING:
+    import argparse
 
 logger = logging.getLogger("hfapps")
 
@@ -30,8 +38,16 @@ class Task:
     """A loaded model for one task. Call it on one input, a list (results in input order) or an iterable (a stream)."""
 
     name: ClassVar[str]
+    #: Other names `hfapps.load` takes for this task (the transformers pipeline names among them).
+    aliases: ClassVar[tuple[str, ...]] = ()
+    #: The `hfapps` subcommand that runs it, or None for a task reached through another one's options.
+    command: ClassVar[str | None] = None
     #: The model used when none is given: the checkpoint the transformers 4 pipeline used.
     default_model: ClassVar[str]
+    #: The call options, a dataclass of `options.option` fields: checked on every call, and the command's flags.
+    options: ClassVar[type] = task_options.NoOptions
+    #: What this task adds to `hfapps train` (None: it cannot be trained by a recipe).
+    training: ClassVar[type[TaskTraining] | None] = None
     #: What one input is called in messages ("text", "question").
     what: ClassVar[str] = "text"
     #: Inputs longer than the model's window are cut to fit (with a warning) rather than split.
@@ -69,8 +85,9 @@ class Task:
         """Load the model and make the pipeline(s) this task runs."""
         raise NotImplementedError
 
-    def _predict(self, batch: list[Any], options: dict[str, Any]) -> list[Any]:
-        """Run one batch of checked inputs; return one result per input, in order."""
+    def _predict(self, batch: list[Any], options: Any) -> list[Any]:
+        """Run one batch of checked inputs with the call's options (an instance of `self.options`); return
+        one result per input, in order."""
         raise NotImplementedError
 
     def _check(self, item: Any, index: int | None) -> Any:
@@ -80,6 +97,40 @@ class Task:
     def _text_of(self, item: Any) -> str:
         """The text whose token length decides an input's batch."""
         return item
+
+    @classmethod
+    def variant(cls, options: dict[str, Any]) -> type[Task]:
+        """The task that actually runs with these call options (classification with labels= is zero-shot)."""
+        return cls
+
+    @classmethod
+    def option_infos(cls) -> list[task_options.OptionInfo]:
+        """Every call option this task's command takes (its variants' included)."""
+        return task_options.describe(cls.options)
+
+    # -- the command line: how a subcommand reads its inputs -------------------------------------
+
+    @classmethod
+    def add_input_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("texts", nargs="*", help="texts to run on (or use --input)")
+        parser.add_argument("--text-column", default="text", help="column holding the text in --input")
+
+    @classmethod
+    def input_columns(cls, args: argparse.Namespace) -> tuple[str, ...]:
+        """The columns of --input that the task reads."""
+        return (args.text_column,)
+
+    @classmethod
+    def rows_from_arguments(cls, args: argparse.Namespace) -> list[dict[str, Any]]:
+        """Input rows from the command line itself, when there is no --input."""
+        if not args.texts:
+            raise HfappsError(f"Give texts to {args.command}, or --input FILE.")
+        return [{args.text_column: text} for text in args.texts]
+
+    @classmethod
+    def input_of(cls, row: dict[str, Any], args: argparse.Namespace) -> Any:
+        """The task's input for one row."""
+        return row[args.text_column]
 
     # -- shared machinery --------------------------------------------------------------------------
 
@@ -103,6 +154,13 @@ class Task:
         return int(limit)
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
+        batch_size = options.pop("batch_size", None)
+        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                       or batch_size < 1):
+            raise HfappsError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        options = task_options.check(self.options, options, task=self.name)
+        if batch_size is not None:
+            options["batch_size"] = batch_size
         shape = shape_of(inputs, what=f"{self.what}s")
         if shape == "single":
             return self._run([self._check(inputs, None)], options, show_progress=False)[0]
@@ -114,7 +172,7 @@ class Task:
         total = len(inputs) if hasattr(inputs, "__len__") else None
         with tqdm(total=total, desc=self.name, unit=self.what, disable=self.progress is False) as bar:
             offset = 0
-            for chunk in chunked(inputs, STREAM_BATCHES * self.batch_size):
+            for chunk in chunked(inputs, STREAM_BATCHES * (options.get("batch_size") or self.batch_size)):
                 checked = [self._check(item, offset + i) for i, item in enumerate(chunk)]
                 offset += len(chunk)
                 yield from self._run(checked, options, show_progress=False)
@@ -127,7 +185,9 @@ class Task:
         lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
         if self.truncates:
             self._warn_if_truncated(lengths)
-        batch_size = options.pop("batch_size", None) or self.batch_size
+        # The caller's dict is shared by every chunk of a stream: read it, never change it.
+        batch_size = options.get("batch_size") or self.batch_size
+        settings = self.options(**{k: v for k, v in options.items() if k != "batch_size"})
         batches = length_sorted_batches(lengths, batch_size, self.max_batch_tokens)
         if show_progress is None:
             show_progress = self.progress if self.progress is not None else len(batches) > 1 and sys.stderr.isatty()
@@ -135,33 +195,34 @@ class Task:
         with tqdm(total=len(items), desc=self.name, unit=self.what, disable=not show_progress) as bar:
             with inference_context(self.device, self.dtype):
                 for batch in batches:
-                    outputs = self._predict_fitting([items[i] for i in batch], options)
+                    outputs = self._predict_fitting([items[i] for i in batch], settings)
                     for index, output in zip(batch, outputs, strict=True):
                         results[index] = output
                     bar.update(len(batch))
         return results
 
-    def _predict_fitting(self, batch: list[Any], options: dict[str, Any]) -> list[Any]:
+    def _predict_fitting(self, batch: list[Any], options: Any) -> list[Any]:
         """`_predict`, halving the batch (and later ones) when it does not fit in memory."""
         cap = getattr(self, "_batch_cap", None)
         if cap and len(batch) > cap:
             return [out for start in range(0, len(batch), cap)
                     for out in self._predict_fitting(batch[start:start + cap], options)]
         try:
-            return self._predict(batch, dict(options))
-        except (torch.OutOfMemoryError, RuntimeError) as err:
-            if not isinstance(err, torch.OutOfMemoryError) and "out of memory" not in str(err).lower():
+            return self._predict(batch, options)
+        except Exception as err:  # accelerate knows the out-of-memory messages of every backend, the CPU's too
+            if not (isinstance(err, torch.OutOfMemoryError) or should_reduce_batch_size(err)):
                 raise
             if len(batch) == 1:
                 raise HfappsError(
                     f"A single {self.what} does not fit in memory on {self.device}. Use a smaller dtype "
                     "(dtype='bfloat16'), another device, or shorter inputs.") from err
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            self._batch_cap = len(batch) // 2
-            logger.warning("Out of memory on a batch of %d %ss; continuing with batches of %d.",
-                           len(batch), self.what, self._batch_cap)
-            return self._predict_fitting(batch, options)
+        # Retried only here, outside the except block: its traceback holds the failed batch's tensors.
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self._batch_cap = len(batch) // 2
+        logger.warning("Out of memory on a batch of %d %ss; continuing with batches of %d.",
+                       len(batch), self.what, self._batch_cap)
+        return self._predict_fitting(batch, options)
 
     def _warn_if_truncated(self, lengths: list[int]) -> None:
         limit = self.max_input_tokens

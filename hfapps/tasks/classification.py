@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForSequenceClassification, pipeline
@@ -10,48 +11,24 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from .. import metrics, models
 from ..data import DataError, require_text
 from ..errors import InputError
+from ..options import OptionInfo, option
 from .base import Task
+from .registry import TASKS, register
 from .training import TaskTraining
 
 
-class Classification(Task):
-    """Wraps transformers' `text-classification` pipeline with length-sorted batches.
-
-    `top_k=1` (default) gives one `{"label", "score"}` per text; `top_k=N` or `None` gives a list of
-    the N best (or all) labels, best first.
-    """
-
-    name = "classification"
-    default_model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
-
-    def _build(self, *, allow_pickle: bool) -> None:
-        models.require_head(
-            self.config, self.ref, suffixes=("ForSequenceClassification",), task="text-classification",
-            hint="Pass a fine-tuned classifier, fine-tune this one with `hfapps train recipes/classification.yaml`, "
-            "or pass labels=[...] for zero-shot classification.",
-        )
-        model = self._load(AutoModelForSequenceClassification, allow_pickle=allow_pickle)
-        self.pipeline = pipeline(
-            "text-classification", model=model, tokenizer=self.tokenizer, device=self.device
-        )
-
-    def _predict(self, batch: list[str], options: dict[str, Any]) -> list[Any]:
-        top_k = options.pop("top_k", 1)
-        if options:
-            raise InputError(f"Unknown option(s) {sorted(options)} for {self.name}; known: top_k, batch_size.")
-        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-            raise InputError(f"top_k must be a positive int or None (all labels), got {top_k!r}.")
-        outputs = self.pipeline(batch, batch_size=len(batch), top_k=top_k, truncation=True)
-        return [out[0] if top_k == 1 else out for out in outputs]
+@dataclass(frozen=True)
+class ClassificationOptions:
+    top_k: int | None = option(1, "how many labels per text, best first: 1 gives one {label, score}, N a list "
+                                  "of the N best, None all of them")
 
 
 class ClassificationTraining(TaskTraining):
     """Fine-tune a sequence classifier: accuracy, macro precision/recall/F1, per class, confusion matrix."""
 
     auto_model = AutoModelForSequenceClassification
-    best_metric = "eval_accuracy"
-    greater_is_better = True
-    helper_task = "classification"
+    sample_file = "topics.csv"
+    sample_columns = {"text": "text_column", "label": "label_column"}
 
     def columns(self) -> list[str]:
         pair = [self.args.text_pair_column] if self.args.text_pair_column else []
@@ -133,3 +110,53 @@ class ClassificationTraining(TaskTraining):
             "labels": self.labels,
             **matrix,
         }
+
+
+@register
+class Classification(Task):
+    """Wraps transformers' `text-classification` pipeline with length-sorted batches.
+
+    `top_k=1` (default) gives one `{"label", "score"}` per text; `top_k=N` or `None` gives a list of
+    the N best (or all) labels, best first. With `labels=[...]` the call is zero-shot classification.
+    """
+
+    name = "classification"
+    aliases = ("text-classification",)
+    command = "classify"
+    default_model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    options = ClassificationOptions
+    training = ClassificationTraining
+    #: The task a call with `labels=` becomes.
+    zero_shot: ClassVar[str | None] = "zero-shot"
+
+    @classmethod
+    def variant(cls, options: dict[str, Any]) -> type[Task]:
+        return TASKS[cls.zero_shot] if cls.zero_shot and options.get("labels") is not None else cls
+
+    @classmethod
+    def option_infos(cls) -> list[OptionInfo]:
+        own = super().option_infos()
+        if not cls.zero_shot:
+            return own
+        names = {info.name for info in own}
+        return own + [info for info in TASKS[cls.zero_shot].option_infos() if info.name not in names]
+
+    def _build(self, *, allow_pickle: bool) -> None:
+        models.require_head(
+            self.config, self.ref, suffixes=("ForSequenceClassification",), task="text-classification",
+            hint="Pass a fine-tuned classifier, fine-tune this one with `hfapps train recipes/classification.yaml`, "
+            "or pass labels=[...] for zero-shot classification.",
+        )
+        model = self._load(AutoModelForSequenceClassification, allow_pickle=allow_pickle)
+        self.pipeline = pipeline(
+            "text-classification", model=model, tokenizer=self.tokenizer, device=self.device
+        )
+
+    def _predict(self, batch: list[str], options: ClassificationOptions) -> list[Any]:
+        top_k = options.top_k
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise InputError(f"top_k must be a positive int or None (all labels), got {top_k!r}.")
+        outputs = self.pipeline(batch, batch_size=len(batch), top_k=top_k, truncation=True)
+        return [out[0] if top_k == 1 else out for out in outputs]
+
+

@@ -11,13 +11,22 @@ from typing import Any
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
-from ..data import require_text
+from ..data import SAMPLE_DIR, read_file, require_text
+from .registry import register
 from .training import TaskTraining
 
 
+@register
 class MaskedLMTraining(TaskTraining):
+    name = "mlm"
     auto_model = AutoModelForMaskedLM
     training_defaults = {"ddp_find_unused_parameters": False}
+
+    def load_sample(self) -> Dataset:
+        """Every text of hfapps' sample data, unlabelled."""
+        texts = [*read_file(f"{SAMPLE_DIR}/sentiment.csv")["text"], *read_file(f"{SAMPLE_DIR}/topics.csv")["text"],
+                 *read_file(f"{SAMPLE_DIR}/summarization.jsonl")["document"]]
+        return Dataset.from_dict({self.args.text_column: texts})
 
     def check(self, splits: DatasetDict) -> None:
         for name, split in splits.items():

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset, DatasetDict
 from transformers import AutoModelForQuestionAnswering
@@ -12,81 +13,23 @@ from .. import metrics, models
 from ..data import DataError, require_text
 from ..errors import InputError
 from ..inputs import check_text
+from ..options import option
 from .base import Task
+from .registry import register
 from .training import TaskTraining
 
-
-class QuestionAnswering(Task):
-    """`{"answer", "score", "start", "end"}` per question (a list of `top_k` when `top_k > 1`).
-
-    Contexts longer than the model's window are read in overlapping windows (`doc_stride`), so an
-    answer anywhere in a long document is found. Default: the SQuAD DistilBERT the transformers 4
-    `question-answering` pipeline used. Options: `top_k`, `max_answer_len`, `max_seq_len`, `doc_stride`.
-    """
-
-    name = "question-answering"
-    default_model = "distilbert/distilbert-base-cased-distilled-squad"
-    what = "question"
-    truncates = False
-
-    def _build(self, *, allow_pickle: bool) -> None:
-        models.require_head(
-            self.config, self.ref, suffixes=("ForQuestionAnswering",), task="extractive question-answering",
-            hint="Pass a model fine-tuned for extractive QA (e.g. on SQuAD), or fine-tune one with "
-            "`hfapps train recipes/question_answering.yaml`.",
-        )
-        from .. import pipelines  # noqa: F401  (registers hfapps' pipelines with transformers)
-
-        model = self._load(AutoModelForQuestionAnswering, allow_pickle=allow_pickle)
-        self.pipeline = make_pipeline(
-            "hfapps-question-answering", model=model, tokenizer=self.tokenizer, device=self.device
-        )
-
-    def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None, **options: Any) -> Any:
-        """`task({"question", "context"})`, a list or stream of such dicts, or `task(question=..., context=...)`."""
-        if inputs is None:
-            inputs = pair_up(question, context)
-        elif question is not None or context is not None:
-            raise InputError("Pass either inputs or question=/context=, not both.")
-        return super().__call__(inputs, **options)
-
-    def _check(self, item: Any, index: int | None) -> dict[str, str]:
-        where = "" if index is None else f" at index {index}"
-        if not isinstance(item, dict) or not {"question", "context"} <= item.keys():
-            raise InputError(f"Each QA input{where} must be a dict with 'question' and 'context', got {item!r:.80}.")
-        if item["context"] is None or (isinstance(item["context"], str) and not item["context"].strip()):
-            raise InputError(f"The question{where} has no context; extractive QA finds its answer in a context.")
-        return {"question": check_text(item["question"], index, what="question"),
-                "context": check_text(item["context"], index, what="context")}
-
-    def _text_of(self, item: dict[str, str]) -> str:
-        return item["context"]
-
-    def _predict(self, batch: list[dict[str, str]], options: dict[str, Any]) -> list[Any]:
-        known = {"top_k", "max_answer_len", "max_seq_len", "doc_stride", "max_question_len", "align_to_words"}
-        if unknown := set(options) - known:
-            raise InputError(f"Unknown option(s) {sorted(unknown)} for answer; known: {sorted(known)}.")
-        # A `hfapps train` output reads contexts with the window it was trained with.
-        window = {k: self.meta[k] for k in ("max_seq_len", "doc_stride") if k in self.meta}
-        return self.pipeline(batch, batch_size=len(batch), **{**window, **options})
+if TYPE_CHECKING:
+    import argparse
 
 
-def pair_up(question: Any, context: Any) -> Any:
-    """Turn `answer(question=..., context=...)` arguments into one QA input or a list of them."""
-    if question is None:
-        raise InputError("answer needs question= (a string or a list of strings).")
-    if context is None:
-        raise InputError("answer needs context= : extractive QA finds its answer in a context you pass.")
-    if isinstance(question, str):
-        if not isinstance(context, str):
-            raise InputError("One question takes one context string; for several questions pass a list of them.")
-        return {"question": question, "context": context}
-    if not isinstance(question, (list, tuple)):
-        raise InputError(f"question must be a string or a list of strings, got {type(question).__name__}.")
-    contexts = [context] * len(question) if isinstance(context, str) else context
-    if not isinstance(contexts, (list, tuple)) or len(contexts) != len(question):
-        raise InputError("Pass one context for all questions, or a list of contexts as long as the list of questions.")
-    return [{"question": q, "context": c} for q, c in zip(question, contexts)]
+@dataclass(frozen=True)
+class QuestionAnsweringOptions:
+    top_k: int = option(1, "how many answers per question; above 1 gives a list, best first")
+    max_answer_len: int | None = option(None, "the longest answer, in tokens (default 15)")
+    max_seq_len: int | None = option(None, "window length in tokens (default: the trained window, else 384)")
+    doc_stride: int | None = option(None, "overlap between windows in tokens (default: the trained one, else 128)")
+    max_question_len: int | None = option(None, "the longest question, in tokens (default 64)")
+    align_to_words: bool | None = option(None, "widen answers to whole words (default true)")
 
 
 class QuestionAnsweringTraining(TaskTraining):
@@ -94,7 +37,8 @@ class QuestionAnsweringTraining(TaskTraining):
     `text` and `answer_start`); long contexts become several windows; scored with SQuAD EM and F1."""
 
     auto_model = AutoModelForQuestionAnswering
-    helper_task = "question-answering"
+    sample_file = "qa.json"
+    sample_columns = {"question": "question_column", "context": "context_column", "answers": "answers_column"}
 
     def columns(self) -> list[str]:
         return [self.args.question_column, self.args.context_column, self.args.answers_column]
@@ -158,9 +102,6 @@ class QuestionAnsweringTraining(TaskTraining):
         question, context, _ = self.columns()
         return [{"question": q, "context": c} for q, c in zip(split[question], split[context])]
 
-    def helper_options(self) -> dict[str, Any]:
-        return {"max_seq_len": self.args.max_seq_length, "doc_stride": self.args.doc_stride}
-
     def meta(self, tokenizer, model_config) -> dict[str, Any]:
         return {"task": "question-answering", "max_seq_len": self.args.max_seq_length,
                 "doc_stride": self.args.doc_stride}
@@ -168,3 +109,102 @@ class QuestionAnsweringTraining(TaskTraining):
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         references = [a["text"] for a in split[self.args.answers_column]]
         return metrics.load("squad").compute(predictions=[p["answer"] for p in predictions], references=references)
+
+
+@register
+class QuestionAnswering(Task):
+    """`{"answer", "score", "start", "end"}` per question (a list of `top_k` when `top_k > 1`).
+
+    Contexts longer than the model's window are read in overlapping windows (`doc_stride`), so an
+    answer anywhere in a long document is found. Default: the SQuAD DistilBERT the transformers 4
+    `question-answering` pipeline used. Options: `top_k`, `max_answer_len`, `max_seq_len`, `doc_stride`.
+    """
+
+    name = "question-answering"
+    aliases = ("qa", "answer")
+    command = "answer"
+    default_model = "distilbert/distilbert-base-cased-distilled-squad"
+    options = QuestionAnsweringOptions
+    training = QuestionAnsweringTraining
+    what = "question"
+    truncates = False
+
+    def _build(self, *, allow_pickle: bool) -> None:
+        models.require_head(
+            self.config, self.ref, suffixes=("ForQuestionAnswering",), task="extractive question-answering",
+            hint="Pass a model fine-tuned for extractive QA (e.g. on SQuAD), or fine-tune one with "
+            "`hfapps train recipes/question_answering.yaml`.",
+        )
+        from .. import pipelines  # noqa: F401  (registers hfapps' pipelines with transformers)
+
+        model = self._load(AutoModelForQuestionAnswering, allow_pickle=allow_pickle)
+        self.pipeline = make_pipeline(
+            "hfapps-question-answering", model=model, tokenizer=self.tokenizer, device=self.device
+        )
+
+    def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None, **options: Any) -> Any:
+        """`task({"question", "context"})`, a list or stream of such dicts, or `task(question=..., context=...)`."""
+        if inputs is None:
+            inputs = pair_up(question, context)
+        elif question is not None or context is not None:
+            raise InputError("Pass either inputs or question=/context=, not both.")
+        return super().__call__(inputs, **options)
+
+    def _check(self, item: Any, index: int | None) -> dict[str, str]:
+        where = "" if index is None else f" at index {index}"
+        if not isinstance(item, dict) or not {"question", "context"} <= item.keys():
+            raise InputError(f"Each QA input{where} must be a dict with 'question' and 'context', got {item!r:.80}.")
+        if item["context"] is None or (isinstance(item["context"], str) and not item["context"].strip()):
+            raise InputError(f"The question{where} has no context; extractive QA finds its answer in a context.")
+        return {"question": check_text(item["question"], index, what="question"),
+                "context": check_text(item["context"], index, what="context")}
+
+    def _text_of(self, item: dict[str, str]) -> str:
+        return item["context"]
+
+    def _predict(self, batch: list[dict[str, str]], options: QuestionAnsweringOptions) -> list[Any]:
+        given = {k: v for k, v in vars(options).items() if v is not None}
+        # A `hfapps train` output reads contexts with the window it was trained with.
+        window = {k: self.meta[k] for k in ("max_seq_len", "doc_stride") if k in self.meta}
+        return self.pipeline(batch, batch_size=len(batch), **{**window, **given})
+
+    # -- the command line: questions and contexts instead of texts -------------------------------
+
+    @classmethod
+    def add_input_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--question", action="append", help="a question (repeatable)")
+        parser.add_argument("--context", help="the text the answers are found in")
+        parser.add_argument("--question-column", default="question", help="column holding the question in --input")
+        parser.add_argument("--context-column", default="context", help="column holding the context in --input")
+
+    @classmethod
+    def input_columns(cls, args: argparse.Namespace) -> tuple[str, ...]:
+        return (args.question_column, args.context_column)
+
+    @classmethod
+    def rows_from_arguments(cls, args: argparse.Namespace) -> list[dict[str, Any]]:
+        if not args.question or args.context is None:
+            raise InputError("answer needs --question and --context, or --input with question/context columns.")
+        return [{args.question_column: question, args.context_column: args.context} for question in args.question]
+
+    @classmethod
+    def input_of(cls, row: dict[str, Any], args: argparse.Namespace) -> Any:
+        return {"question": row[args.question_column], "context": row[args.context_column]}
+
+
+def pair_up(question: Any, context: Any) -> Any:
+    """Turn `answer(question=..., context=...)` arguments into one QA input or a list of them."""
+    if question is None:
+        raise InputError("answer needs question= (a string or a list of strings).")
+    if context is None:
+        raise InputError("answer needs context= : extractive QA finds its answer in a context you pass.")
+    if isinstance(question, str):
+        if not isinstance(context, str):
+            raise InputError("One question takes one context string; for several questions pass a list of them.")
+        return {"question": question, "context": context}
+    if not isinstance(question, (list, tuple)):
+        raise InputError(f"question must be a string or a list of strings, got {type(question).__name__}.")
+    contexts = [context] * len(question) if isinstance(context, str) else context
+    if not isinstance(contexts, (list, tuple)) or len(contexts) != len(question):
+        raise InputError("Pass one context for all questions, or a list of contexts as long as the list of questions.")
+    return [{"question": q, "context": c} for q, c in zip(question, contexts)]

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from .classification import Classification, ClassificationTraining
+from .registry import register
 
 
+class SentimentTraining(ClassificationTraining):
+    sample_file = "sentiment.csv"
+
+
+@register
 class Sentiment(Classification):
     """`{"label": "POSITIVE", "score": 0.998}` per text, from a model fine-tuned for sentiment.
 
@@ -13,8 +19,9 @@ class Sentiment(Classification):
     """
 
     name = "sentiment"
+    aliases = ("sentiment-analysis",)
+    command = "sentiment"
     default_model = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    training = SentimentTraining
 
-
-class SentimentTraining(ClassificationTraining):
-    helper_task = "sentiment"
+    zero_shot = None

@@ -7,27 +7,15 @@ from typing import Any
 from datasets import Dataset
 
 from .. import metrics
-from .text2text import Seq2SeqTraining, TextToText
-
-
-class Summarization(TextToText):
-    """Default: distilbart-cnn-12-6, the transformers 4 `summarization` default. T5 models get their
-    `summarize: ` prefix and settings from the checkpoint. Texts over the model's window are truncated
-    with a warning. Options go to `generate` (`max_new_tokens`, `min_new_tokens`, `num_beams`, ...)."""
-
-    name = "summarization"
-    default_model = "sshleifer/distilbart-cnn-12-6"
-    pipeline_name = "hfapps-summarization"
-    output_key = "summary_text"
-
-    def _prompt(self, text: str) -> str:
-        return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
+from .registry import register
+from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
 
 
 class SummarizationTraining(Seq2SeqTraining):
     """Fine-tune on (text_column, summary_column) pairs; scored with ROUGE-1/2/L/Lsum."""
 
-    helper_task = "summarization"
+    sample_file = "summarization.jsonl"
+    sample_columns = {"document": "text_column", "summary": "summary_column"}
 
     def source_target(self) -> tuple[str, str]:
         return self.args.text_column, self.args.summary_column
@@ -41,3 +29,23 @@ class SummarizationTraining(Seq2SeqTraining):
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         texts = [p["summary_text"] for p in predictions]
         return metrics.load("rouge").compute(predictions=texts, references=self.references(split))
+
+
+@register
+class Summarization(TextToText):
+    """Default: distilbart-cnn-12-6, the transformers 4 `summarization` default. T5 models get their
+    `summarize: ` prefix and settings from the checkpoint. Texts over the model's window are truncated
+    with a warning. Options go to `generate` (`max_new_tokens`, `min_new_tokens`, `num_beams`, ...)."""
+
+    name = "summarization"
+    aliases = ("summarize",)
+    command = "summarize"
+    options = GenerationOptions
+    training = SummarizationTraining
+    default_model = "sshleifer/distilbart-cnn-12-6"
+    pipeline_name = "hfapps-summarization"
+    output_key = "summary_text"
+
+    def _prompt(self, text: str) -> str:
+        return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
+

@@ -3,10 +3,17 @@ pipeline, or a causal chat model prompted through `text-generation`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Seq2SeqTrainer
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    DataCollatorForSeq2Seq,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+)
 from transformers import pipeline as make_pipeline
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -17,11 +24,31 @@ from .. import models, packing
 from ..chat import ChatGenerator
 from ..data import require_text
 from ..errors import TaskMismatchError
+from ..options import option
 from .base import Task
 from .training import TaskTraining
 
 #: Room kept for the answer when a chat prompt is clipped to the model's window.
 CHAT_ANSWER_ROOM = 512
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """Options passed on to `generate` (unset ones keep the model's own generation settings)."""
+
+    max_new_tokens: int | None = option(None, "the longest output, in tokens")
+    min_new_tokens: int | None = option(None, "the shortest output, in tokens")
+    max_length: int | None = option(None, "the longest output including the prompt, in tokens")
+    num_beams: int | None = option(None, "beam search width (1: greedy)")
+    do_sample: bool | None = option(None, "sample instead of picking the likeliest tokens")
+    temperature: float | None = option(None, "sampling temperature")
+    top_p: float | None = option(None, "nucleus sampling: keep the likeliest tokens up to this probability")
+    repetition_penalty: float | None = option(None, "penalty for repeating tokens (1.0: none)")
+    no_repeat_ngram_size: int | None = option(None, "never repeat an n-gram of this size")
+    length_penalty: float | None = option(None, "beam search: >1 favours longer outputs")
+
+
+GENERATION_KEYS = tuple(f.name for f in fields(GenerationOptions))
 
 
 class TextToText(Task):
@@ -64,9 +91,11 @@ class TextToText(Task):
             options["max_new_tokens"] = self.default_max_new_tokens
         return options
 
-    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(this task's own options, the rest, which go to `generate`)."""
-        return {}, options
+    def _split_options(self, options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(this task's own options, the ones that go to `generate`)."""
+        given = {k: v for k, v in vars(options).items() if v is not None}
+        return ({k: v for k, v in given.items() if k not in GENERATION_KEYS},
+                {k: v for k, v in given.items() if k in GENERATION_KEYS})
 
     def _prompt(self, text: str, **task_options: Any) -> str:
         """The user message that asks a chat model to do this task on `text`."""
@@ -78,7 +107,7 @@ class TextToText(Task):
             return {"input_prefix": self.meta["prefix"]}
         return {}
 
-    def _predict(self, batch: list[str], options: dict[str, Any]) -> list[dict[str, str]]:
+    def _predict(self, batch: list[str], options: Any) -> list[dict[str, str]]:
         task_options, generate_options = self._split_options(options)
         if self.chat is not None:
             room = max(16, self.max_input_tokens - CHAT_ANSWER_ROOM)
@@ -94,6 +123,7 @@ class Seq2SeqTraining(TaskTraining):
 
     auto_model = AutoModelForSeq2SeqLM
     trainer_class = Seq2SeqTrainer
+    arguments_class = Seq2SeqTrainingArguments
     # The LM loss is averaged over tokens, so the Trainer's DDP token averaging is right for it.
     training_defaults = {"ddp_find_unused_parameters": False}
 
@@ -141,9 +171,6 @@ class Seq2SeqTraining(TaskTraining):
 
     def helper_inputs(self, split: Dataset) -> list[Any]:
         return list(split[self.source_target()[0]])
-
-    def helper_options(self) -> dict[str, Any]:
-        return {"max_new_tokens": self.args.max_target_length}
 
     def references(self, split: Dataset) -> list[str]:
         return list(split[self.source_target()[1]])

@@ -10,31 +10,45 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
-from transformers import DataCollatorWithPadding, Trainer
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from ..config import DataArguments
+from ..data import DataError, SAMPLE_DIR, read_file
 
 
 class TaskTraining:
     """Defaults suit encoder tasks; seq2seq, QA and MLM override what differs."""
 
+    #: The recipe `task:` of a task that has no helper (mlm); a helper task's training takes its name.
+    name: ClassVar[str | None] = None
     #: transformers Auto class the model is loaded with.
     auto_model: ClassVar[type]
     trainer_class: ClassVar[type] = Trainer
-    #: The metric early stopping and best-checkpoint selection look at, and its direction.
-    best_metric: ClassVar[str] = "eval_loss"
-    greater_is_better: ClassVar[bool] = False
+    #: The training-arguments dataclass of this task's recipes.
+    arguments_class: ClassVar[type[TrainingArguments]] = TrainingArguments
     #: TrainingArguments defaults for this task (a recipe's own keys win). The loss of classification
     #: and QA heads ignores the token count the Trainer passes under DDP, which doubles it (FACTS.md).
     training_defaults: ClassVar[dict[str, Any]] = {
         "average_tokens_across_devices": False,
         "ddp_find_unused_parameters": False,
     }
-    #: The helper task that scores a trained model (None: no helper, e.g. MLM).
-    helper_task: ClassVar[str | None] = None
+    #: hfapps' sample data for `--dataset_name sample`: a file in hfapps/sample_data, and which of the recipe's
+    #: column settings each of its columns takes (e.g. {"text": "text_column"}).
+    sample_file: ClassVar[str | None] = None
+    sample_columns: ClassVar[dict[str, str]] = {}
 
     def __init__(self, args: DataArguments) -> None:
         self.args = args
+
+    def load_sample(self) -> Dataset:
+        """hfapps' sample data for this task, its columns renamed to the recipe's column names."""
+        if self.sample_file is None:
+            raise DataError(f"hfapps has no sample data for task {self.args.task!r}.")
+        data = read_file(f"{SAMPLE_DIR}/{self.sample_file}")
+        data = data.select_columns([c for c in data.column_names if c in self.sample_columns])
+        renames = {old: getattr(self.args, setting) for old, setting in self.sample_columns.items()}
+        renames = {old: new for old, new in renames.items() if old != new}
+        return data.rename_columns(renames) if renames else data
 
     def prepare(self, splits: DatasetDict) -> DatasetDict:
         """Reshape raw splits into the columns this task reads (e.g. flatten a nested column)."""
@@ -72,12 +86,17 @@ class TaskTraining:
 
     def scorable(self) -> bool:
         """Whether this task's helper can score the recipe's data (not, e.g., sentence pairs)."""
-        return self.helper_task is not None
+        from .registry import TASKS
+
+        return self.args.task in TASKS
 
     def helper_inputs(self, split: Dataset) -> list[Any]:
         return list(split[self.args.text_column])
 
     def helper_options(self) -> dict[str, Any]:
+        """Call options for the helper that scores the model. Settings the model was trained with (QA windows,
+        generation length) are saved beside it and read by the helper itself, so that `hfapps evaluate` and a
+        run's own metrics.json score alike."""
         return {}
 
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:

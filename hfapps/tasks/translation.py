@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from datasets import Dataset, DatasetDict
 
 from .. import metrics
-from ..data import DataError
+from ..data import SAMPLE_DIR, DataError, read_file
 from ..errors import UnsupportedLanguageError
 from ..languages import language_name
-from .text2text import Seq2SeqTraining, TextToText
+from ..options import option
+from .registry import register
+from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
 
 MARIAN_NAME = re.compile(r"opus-mt-([a-zA-Z]+)-([a-zA-Z]+)")
 
@@ -30,8 +33,63 @@ def default_model(source: str | None, target: str | None) -> str:
     return f"Helsinki-NLP/opus-mt-{source}-{target}"
 
 
+class TranslationTraining(Seq2SeqTraining):
+    """Fine-tune on parallel text: columns named by source_lang/target_lang (or a `translation`
+    column of {lang: text} dicts, the WMT layout); scored with sacreBLEU and chrF."""
+
+    sample_file = "translation_en_de.jsonl"
+
+    def load_sample(self) -> Dataset:
+        if (self.args.source_lang, self.args.target_lang) not in (("en", "de"), ("de", "en")):
+            raise DataError("The sample translation data is English-German: pass --source_lang en --target_lang de.")
+        return read_file(f"{SAMPLE_DIR}/{self.sample_file}")
+
+    def source_target(self) -> tuple[str, str]:
+        if not self.args.source_lang or not self.args.target_lang:
+            raise DataError("A translation recipe needs source_lang and target_lang (e.g. en, ro); they also name "
+                            "the data columns.")
+        return self.args.source_lang, self.args.target_lang
+
+    def task_prefix_key(self) -> str:
+        return "translation_{}_to_{}".format(*self.source_target())
+
+    def prepare(self, splits: DatasetDict) -> DatasetDict:
+        source, target = self.source_target()
+
+        def flatten(split: Dataset) -> Dataset:
+            if source in split.column_names or "translation" not in split.column_names:
+                return split
+            return split.map(lambda row: {source: row["translation"][source], target: row["translation"][target]},
+                             remove_columns=["translation"])
+
+        return DatasetDict({name: flatten(split) for name, split in splits.items()})
+
+    def meta(self, tokenizer, model_config) -> dict[str, Any]:
+        source, target = self.source_target()
+        return {"task": "translation", "source_lang": source, "target_lang": target,
+                "prefix": self.prefix(model_config)}
+
+    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
+        texts = [p["translation_text"] for p in predictions]
+        references = self.references(split)
+        bleu = metrics.load("sacrebleu").compute(predictions=texts, references=references)
+        chrf = metrics.load("chrf").compute(predictions=texts, references=references)
+        return {"bleu": bleu["bleu"], "chrf": chrf["chrf"]}
+
+
+@dataclass(frozen=True)
+class TranslationOptions(GenerationOptions):
+    source: str | None = option(None, "source language code, e.g. en", load=True)
+    target: str | None = option(None, "target language code, e.g. de", load=True)
+
+
+@register
 class Translation(TextToText):
     name = "translation"
+    aliases = ("translate",)
+    command = "translate"
+    options = TranslationOptions
+    training = TranslationTraining
     default_model = "Helsinki-NLP/opus-mt-en-de"
     pipeline_name = "hfapps-translation"
     output_key = "translation_text"
@@ -77,12 +135,12 @@ class Translation(TextToText):
                 f"Use a model for that pair (e.g. Helsinki-NLP/opus-mt-{source}-{target}) or a multilingual one."
             )
 
-    def _split_options(self, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        source = options.pop("source", None) or self.source
-        target = options.pop("target", None) or self.target
+    def _split_options(self, options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        own, generate = super()._split_options(options)
+        source, target = own.get("source") or self.source, own.get("target") or self.target
         if (source, target) != (self.source, self.target) and source and target:
             self._check_pair(source, target)
-        return {"source": source, "target": target}, options
+        return {"source": source, "target": target}, generate
 
     def _prompt(self, text: str, source: str | None, target: str | None) -> str:
         if not source or not target:
@@ -94,42 +152,3 @@ class Translation(TextToText):
         if self.meta.get("prefix") is not None:  # a `hfapps train` output knows its own prefix
             return super()._seq2seq_options()
         return {"src_lang": source, "tgt_lang": target} if source and target else {}
-
-
-class TranslationTraining(Seq2SeqTraining):
-    """Fine-tune on parallel text: columns named by source_lang/target_lang (or a `translation`
-    column of {lang: text} dicts, the WMT layout); scored with sacreBLEU and chrF."""
-
-    helper_task = "translation"
-
-    def source_target(self) -> tuple[str, str]:
-        if not self.args.source_lang or not self.args.target_lang:
-            raise DataError("A translation recipe needs source_lang and target_lang (e.g. en, ro); they also name "
-                            "the data columns.")
-        return self.args.source_lang, self.args.target_lang
-
-    def task_prefix_key(self) -> str:
-        return "translation_{}_to_{}".format(*self.source_target())
-
-    def prepare(self, splits: DatasetDict) -> DatasetDict:
-        source, target = self.source_target()
-
-        def flatten(split: Dataset) -> Dataset:
-            if source in split.column_names or "translation" not in split.column_names:
-                return split
-            return split.map(lambda row: {source: row["translation"][source], target: row["translation"][target]},
-                             remove_columns=["translation"])
-
-        return DatasetDict({name: flatten(split) for name, split in splits.items()})
-
-    def meta(self, tokenizer, model_config) -> dict[str, Any]:
-        source, target = self.source_target()
-        return {"task": "translation", "source_lang": source, "target_lang": target,
-                "prefix": self.prefix(model_config)}
-
-    def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
-        texts = [p["translation_text"] for p in predictions]
-        references = self.references(split)
-        bleu = metrics.load("sacrebleu").compute(predictions=texts, references=references)
-        chrf = metrics.load("chrf").compute(predictions=texts, references=references)
-        return {"bleu": bleu["bleu"], "chrf": chrf["chrf"]}

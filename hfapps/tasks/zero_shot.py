@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from .. import models
 from ..errors import InputError, TaskMismatchError
+from ..options import option
 from .base import Task
+from .registry import register
 
 
+@dataclass(frozen=True)
+class ZeroShotOptions:
+    labels: list[str] | None = option(None, "the candidate labels (required)")
+    top_k: int | None = option(None, "keep the N best labels (default: all)")
+    multi_label: bool = option(False, "score each label on its own (several may be true)")
+    hypothesis_template: str | None = option(None, "the NLI hypothesis, e.g. 'This text is about {}.'")
+
+
+@register
 class ZeroShot(Task):
     """Wraps transformers' `zero-shot-classification` pipeline: each text is scored against each label.
 
@@ -18,7 +30,9 @@ class ZeroShot(Task):
     """
 
     name = "zero-shot"
+    aliases = ("zero-shot-classification",)
     default_model = "facebook/bart-large-mnli"
+    options = ZeroShotOptions
 
     def _build(self, *, allow_pickle: bool) -> None:
         models.require_head(
@@ -37,15 +51,11 @@ class ZeroShot(Task):
             "zero-shot-classification", model=model, tokenizer=self.tokenizer, device=self.device
         )
 
-    def _predict(self, batch: list[str], options: dict[str, Any]) -> list[Any]:
-        labels = options.pop("labels", None)
-        top_k = options.pop("top_k", None)
-        extra = {k: options.pop(k) for k in ("multi_label", "hypothesis_template") if k in options}
-        if options:
-            raise InputError(f"Unknown option(s) {sorted(options)} for zero-shot; known: labels, top_k, "
-                             "multi_label, hypothesis_template, batch_size.")
-        if isinstance(labels, str):
-            labels = [labels]
+    def _predict(self, batch: list[str], options: ZeroShotOptions) -> list[Any]:
+        labels, top_k = options.labels, options.top_k
+        extra: dict[str, Any] = {"multi_label": options.multi_label}
+        if options.hypothesis_template is not None:
+            extra["hypothesis_template"] = options.hypothesis_template
         if not labels or not all(isinstance(label, str) and label.strip() for label in labels):
             raise InputError(f"labels must be a non-empty list of non-empty strings, got {labels!r}.")
         outputs = self.pipeline(
