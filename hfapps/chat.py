@@ -21,11 +21,8 @@ class ChatGenerator:
         self.tokenizer = tokenizer
         self.pipeline = pipeline("text-generation", model=model, tokenizer=tokenizer, device=device)
 
-    def __call__(self, prompts: list[str], *, system: str | None = None, **generate_kwargs: Any) -> list[str]:
-        chats = []
-        for prompt in prompts:
-            messages = [{"role": "system", "content": system}] if system else []
-            chats.append([*messages, {"role": "user", "content": prompt}])
+    def __call__(self, prompts: list[str], **generate_kwargs: Any) -> list[str]:
+        chats = [[{"role": "user", "content": prompt}] for prompt in prompts]
         generate_kwargs.setdefault("do_sample", False)
         outputs = self.pipeline(chats, batch_size=len(chats), return_full_text=False, **generate_kwargs)
         return [output[0]["generated_text"].strip() for output in outputs]

@@ -65,7 +65,10 @@ def run(output: str, rows: list[dict[str, Any]], inputs: list[Any], plan: Callab
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    state = PartialState()
+    import torch
+
+    # With no accelerator, only cpu=True makes a multi-process launch one gloo group (else each process is alone).
+    state = PartialState(cpu=not torch.cuda.is_available())
     decision: list[Any] = [None]
     if state.is_main_process:
         try:

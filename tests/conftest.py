@@ -33,8 +33,26 @@ def _fresh_helper_cache():
     hfapps.clear_cache()
 
 
+def missing(what: str) -> None:
+    """A resource a test needs is not here: skip on a laptop, but fail where everything must be present
+    (HFAPPS_REQUIRE_ALL=1, set by .ci/run), so that a lost install step cannot hide behind a skip."""
+    if os.environ.get("HFAPPS_REQUIRE_ALL") == "1":
+        pytest.fail(f"{what} is missing, and HFAPPS_REQUIRE_ALL=1 requires it", pytrace=False)
+    pytest.skip(f"{what} is missing")
+
+
+def need_module(name: str):
+    """Import `name`, or report it missing as above."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python module {name}")
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     if not os.path.isdir(SHARED_DATA):
-        pytest.skip("../shared/data is not present")
+        missing("../shared/data")
     return os.path.abspath(SHARED_DATA)

@@ -113,3 +113,78 @@ def test_batch_inference_sharded_over_two_processes(tiny, tmp_path):
     assert "Wrote 500 results" in two.stderr and "(2 processes)" in two.stderr
     assert lines((tmp_path / "two.jsonl").read_text()) == lines((tmp_path / "one.jsonl").read_text())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "one.jsonl", "two.jsonl"]  # parts cleaned up
+
+
+@pytest.mark.slow
+def test_sharded_runs_keep_the_one_process_guarantees(tiny, tmp_path):
+    """Under accelerate the output is guarded as in one process; stale parts of an older run are never joined;
+    --resume finishes an interrupted output over several processes."""
+    import os
+    import subprocess
+    import sys
+
+    from hfapps.sharding import free_port
+    from tiny_models import sentences
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(sentences(120))))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    one, out = tmp_path / "one.jsonl", tmp_path / "out.jsonl"
+    task = ["sentiment", "--input", str(source), "--model", tiny["classifier"]]
+    subprocess.run([sys.executable, "-m", "hfapps", *task, "--output", str(one)], check=True, env=env,
+                   capture_output=True)
+    expected = lines(one.read_text())
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--main_process_port", str(free_port()), "-m", "hfapps", *task, "--output", str(out)]
+    # An existing output is refused under accelerate launch too, and is left as it was.
+    out.write_text("mine\n")
+    refused = subprocess.run(launch, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "already exists" in refused.stderr and out.read_text() == "mine\n"
+    # A stale part from an older run is not joined.
+    out.unlink()
+    (tmp_path / "out.jsonl.part-1").write_text(json.dumps({"id": 999, "text": "stale"}) + "\n")
+    done = subprocess.run(launch, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert lines(out.read_text()) == expected
+    # --resume over two processes finishes a cut-off output.
+    out.write_text("".join(json.dumps(r) + "\n" for r in expected[:50]) + '{"id": 50, "te')
+    resumed = subprocess.run([sys.executable, "-m", "hfapps", *task, "--output", str(out), "--resume",
+                              "--num-processes", "2"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert lines(out.read_text()) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "one.jsonl", "out.jsonl"]
+
+
+@pytest.mark.slow
+def test_a_built_wheel_ships_the_recipes(tmp_path):
+    """`pip install .` (not -e): the wheel holds the recipes, so `hfapps recipes` and a shipped recipe work
+    from any folder."""
+    import glob
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), root],
+                   check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    wheel = glob.glob(str(tmp_path / "dist" / "hfapps-*.whl"))[0]
+    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], check=True)
+    # The dependencies (torch, transformers, the packaged MiniLM) come from this environment, after the wheel.
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "deps.pth"), "w") as handle:
+        handle.write(sysconfig.get_paths()["purelib"] + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    listed = subprocess.run([str(venv / "bin" / "hfapps"), "recipes"], cwd=elsewhere, env=env, capture_output=True,
+                            text=True, check=True).stdout
+    assert "sentiment" in listed and str(venv) in listed  # found inside the installed package
+    trained = subprocess.run([str(venv / "bin" / "hfapps"), "train", "sentiment", "--dataset_name", "sample",
+                              "--max_steps", "2"], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert (elsewhere / "runs" / "sentiment" / "model.safetensors").is_file()

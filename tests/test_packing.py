@@ -1,6 +1,7 @@
 """Packed CPU weights for decoding: same results as plain products, and never a stale or wrong path."""
 
 import pytest
+from conftest import missing
 import torch
 from torch import nn
 
@@ -8,8 +9,10 @@ import hfapps
 from hfapps import packing
 from tiny_models import sentences
 
-pytestmark = pytest.mark.skipif(not packing.available(torch.device("cpu"), torch.float32),
-                                reason="this PyTorch has no MKL (or HFAPPS_PACK_WEIGHTS=0)")
+@pytest.fixture(autouse=True)
+def _needs_mkl():
+    if not packing.available(torch.device("cpu"), torch.float32):
+        missing("MKL in this PyTorch (or HFAPPS_PACK_WEIGHTS=0 is set)")
 
 
 def packed_linear(n_in=48, n_out=80, bias=True):

