@@ -107,7 +107,7 @@ def load(task: TaskName, model: ModelArg = None, **settings: Unpack[LoadSettings
     allowed |= {info.name for info in cls.option_infos() if info.load}
     if unknown := sorted(set(settings) - allowed):
         raise InputError(f"Unknown setting(s) {unknown} for loading {cls.name}; it takes: {', '.join(sorted(allowed))}.")
-    return cls(os.fspath(model) if model is not None else None, **settings)  # type: ignore[arg-type]
+    return cls(os.fspath(model) if model is not None else None, **settings)  # type: ignore[misc]
 
 
 @functools.lru_cache(maxsize=4)

@@ -16,13 +16,16 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import options as task_options
 from .errors import HfappsError
 
+if TYPE_CHECKING:
+    from .tasks.base import Task
 
-def _task_parser(sub: Any, command: str, cls: type) -> None:
+
+def _task_parser(sub: Any, command: str, cls: type[Task]) -> None:
     parser = sub.add_parser(command, help=f"run {cls.name} over texts or a file")
     cls.add_input_arguments(parser)
     parser.add_argument("--input", help="a .jsonl, .json, .csv, .tsv, .parquet or .txt file (one text per line)")
@@ -89,7 +92,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows(cls: type, args: argparse.Namespace) -> list[dict[str, Any]]:
+def _rows(cls: type[Task], args: argparse.Namespace) -> list[dict[str, Any]]:
     """The input rows, from --input or the command line, each holding the columns the task reads."""
     if not args.input:
         return cls.rows_from_arguments(args)
@@ -161,7 +164,8 @@ def run_task(args: argparse.Namespace, argv: list[str]) -> int:
                 load_options["device"] = args.device
             else:  # share the cores instead of each process using all of them
                 torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))
-        task = load(task_cls.name, args.model, progress=bool(args.output) and rank == 0, **load_options)
+        task = load(task_cls.name, args.model,  # type: ignore[arg-type]  # any registered name
+                     progress=bool(args.output) and rank == 0, **load_options)
         return task(iter(todo), **call)
 
     if size > 1:

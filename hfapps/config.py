@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +141,7 @@ def _as_argv(config: dict[str, Any]) -> list[str]:
     return argv
 
 
-def task_of(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> str:
+def task_of(config: dict[str, Any], overrides: Sequence[str] = ()) -> str:
     """The recipe's `task:`, or the last `--task` override."""
     overrides = list(overrides)
     given = [overrides[i + 1] for i, a in enumerate(overrides[:-1]) if a == "--task"]
@@ -152,7 +153,7 @@ def task_of(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ())
     return str(task)
 
 
-def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> tuple[
+def parse(config: dict[str, Any], overrides: Sequence[str] = ()) -> tuple[
         ModelArguments, DataArguments, TrainingArguments]:
     """Parse a recipe mapping plus `--key value` overrides into the three dataclasses."""
     task = task_of(config, overrides)
@@ -188,7 +189,7 @@ def parse(config: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -
     if remaining:
         raise RecipeError(f"Unknown command-line option(s) {remaining}; options are recipe keys, e.g. "
                           "--learning_rate 3e-5 --train_file data.csv.")
-    return tuple(dataclass_values)  # type: ignore[return-value]
+    return tuple(dataclass_values)
 
 
 def to_dict(*args: Any) -> dict[str, Any]:

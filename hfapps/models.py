@@ -180,7 +180,7 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
         raise ModelLoadError(f"Could not load the tokenizer of {ref.name!r}: {err}") from err
 
 
-def load_weights(ref: ModelRef, auto_class: type, *, trust_remote_code: bool = False, allow_pickle: bool = False,
+def load_weights(ref: ModelRef, auto_class: Any, *, trust_remote_code: bool = False, allow_pickle: bool = False,
                  **kwargs: Any) -> PreTrainedModel:
     """`auto_class.from_pretrained` with hfapps' safety rules: safetensors only unless `allow_pickle`, no model
     code unless `trust_remote_code`, and one clear error when the weights cannot be had. Training loads here too."""
@@ -204,7 +204,7 @@ def load_weights(ref: ModelRef, auto_class: type, *, trust_remote_code: bool = F
 
 def load_model(
     ref: ModelRef,
-    auto_class: type,
+    auto_class: Any,
     *,
     device: torch.device,
     dtype: torch.dtype,
@@ -223,7 +223,7 @@ def load_model(
 
 
 @functools.lru_cache(maxsize=2)
-def _load_gguf(ref: ModelRef, auto_class: type, device: torch.device, dtype: torch.dtype) -> PreTrainedModel:
+def _load_gguf(ref: ModelRef, auto_class: Any, device: torch.device, dtype: torch.dtype) -> PreTrainedModel:
     return load_weights(ref, auto_class, dtype=dtype).to(device).eval()
 
 

@@ -65,7 +65,7 @@ def check(options_class: type, options: Mapping[str, Any], *, task: str) -> dict
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise InputError(f"Unknown option(s) {unknown} for {task}; it takes: {', '.join(sorted(known)) or 'none'}.")
-    checked = {}
+    checked: dict[str, Any] = {}
     for name, value in options.items():
         info = known[name]
         if value is None:

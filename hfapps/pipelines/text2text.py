@@ -46,14 +46,14 @@ class Text2TextPipeline(Pipeline):
         clean_up_tokenization_spaces: bool | None = None,
         **generate_kwargs: Any,
     ):
-        preprocess = {}
+        preprocess: dict[str, Any] = {}
         if input_prefix is not None:
             preprocess["input_prefix"] = input_prefix
         if truncation is not None:
             preprocess["truncation"] = truncation
         if max_input_length is not None:
             preprocess["max_input_length"] = max_input_length
-        postprocess = {}
+        postprocess: dict[str, Any] = {}
         if clean_up_tokenization_spaces is not None:
             postprocess["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
         return preprocess, generate_kwargs, postprocess
@@ -103,7 +103,8 @@ class TranslationPipeline(Text2TextPipeline):
     output_key = "translation_text"
     task_key = "translation"
 
-    def _sanitize_parameters(self, src_lang: str | None = None, tgt_lang: str | None = None, **kwargs: Any):
+    def _sanitize_parameters(self, **kwargs: Any):  # type: ignore[override]  # src_lang, tgt_lang besides the base's
+        src_lang, tgt_lang = kwargs.pop("src_lang", None), kwargs.pop("tgt_lang", None)
         preprocess, forward, postprocess = super()._sanitize_parameters(**kwargs)
         if src_lang and tgt_lang:
             params = self._task_params(f"translation_{src_lang}_to_{tgt_lang}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -151,7 +151,7 @@ class Task:
         limit = getattr(self.tokenizer, "model_max_length", None)
         if limit is None or limit > 1_000_000:
             limit = getattr(self.config, "max_position_embeddings", None) or getattr(self.config, "n_positions", 512)
-        return int(limit)
+        return int(limit or 512)
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
         batch_size = options.pop("batch_size", None)
@@ -169,7 +169,7 @@ class Task:
         return self._stream(inputs, options)
 
     def _stream(self, inputs: Iterable[Any], options: dict[str, Any]) -> Iterator[Any]:
-        total = len(inputs) if hasattr(inputs, "__len__") else None
+        total = len(inputs) if isinstance(inputs, Sized) else None
         with tqdm(total=total, desc=self.name, unit=self.what, disable=self.progress is False) as bar:
             offset = 0
             for chunk in chunked(inputs, STREAM_BATCHES * (options.get("batch_size") or self.batch_size)):

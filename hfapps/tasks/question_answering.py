@@ -165,7 +165,7 @@ class QuestionAnswering(Task):
     def _predict(self, batch: list[dict[str, str]], options: QuestionAnsweringOptions) -> list[Any]:
         given = {k: v for k, v in vars(options).items() if v is not None}
         # A `hfapps train` output reads contexts with the window it was trained with.
-        window = {k: self.meta[k] for k in ("max_seq_len", "doc_stride") if k in self.meta}
+        window: dict[str, Any] = {k: self.meta[k] for k in ("max_seq_len", "doc_stride") if k in self.meta}
         return self.pipeline(batch, batch_size=len(batch), **{**window, **given})
 
     # -- the command line: questions and contexts instead of texts -------------------------------

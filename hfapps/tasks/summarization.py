@@ -46,6 +46,6 @@ class Summarization(TextToText):
     pipeline_name = "hfapps-summarization"
     output_key = "summary_text"
 
-    def _prompt(self, text: str) -> str:
+    def _prompt(self, text: str, **task_options: Any) -> str:
         return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
 

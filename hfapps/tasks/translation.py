@@ -116,9 +116,10 @@ class Translation(TextToText):
         for name in (self.ref.name, getattr(self.config, "_name_or_path", "") or ""):
             match = MARIAN_NAME.search(name)
             if match:
-                return {match.groups()}
+                return {(match.group(1), match.group(2))}
         params = getattr(self.config, "task_specific_params", None) or {}
-        t5_pairs = {tuple(k[len("translation_"):].split("_to_")) for k in params if k.startswith("translation_")}
+        t5_pairs = {(pair[0], pair[1]) for k in params if k.startswith("translation_")
+                    and len(pair := k[len("translation_"):].split("_to_")) == 2}
         return t5_pairs or None
 
     def _check_pair(self, source: str, target: str) -> None:
@@ -142,13 +143,15 @@ class Translation(TextToText):
             self._check_pair(source, target)
         return {"source": source, "target": target}, generate
 
-    def _prompt(self, text: str, source: str | None, target: str | None) -> str:
+    def _prompt(self, text: str, **task_options: Any) -> str:
+        source, target = task_options.get("source"), task_options.get("target")
         if not source or not target:
             raise UnsupportedLanguageError("A chat model needs source= and target= language codes to translate.")
         return (f"Translate the following {language_name(source)} text into {language_name(target)}. "
                 f"Reply with the translation only.\n\n{text}")
 
-    def _seq2seq_options(self, source: str | None, target: str | None) -> dict[str, Any]:
+    def _seq2seq_options(self, **task_options: Any) -> dict[str, Any]:
+        source, target = task_options.get("source"), task_options.get("target")
         if self.meta.get("prefix") is not None:  # a `hfapps train` output knows its own prefix
             return super()._seq2seq_options()
         return {"src_lang": source, "tgt_lang": target} if source and target else {}
