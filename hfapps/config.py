@@ -155,7 +155,11 @@ def task_of(config: dict[str, Any], overrides: Sequence[str] = ()) -> str:
 
 def parse(config: dict[str, Any], overrides: Sequence[str] = ()) -> tuple[
         ModelArguments, DataArguments, TrainingArguments]:
-    """Parse a recipe mapping plus `--key value` overrides into the three dataclasses."""
+    """Parse a recipe mapping plus `--key value` overrides into the three dataclasses. What the recipe does not
+    set comes from hfapps' recipe defaults, then the task's own."""
+    from .tasks import TRAINING
+    from .tasks.training import RECIPE_DEFAULTS
+
     task = task_of(config, overrides)
     classes = (ModelArguments, DataArguments, _training_class(task))
     known = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
@@ -178,6 +182,7 @@ def parse(config: dict[str, Any], overrides: Sequence[str] = ()) -> tuple[
     for key, value in config.items():
         if isinstance(value, list) and key not in list_keys:
             raise RecipeError(f"Recipe key {key!r} takes one value, got a list: {value!r}.")
+    config = {**RECIPE_DEFAULTS, **TRAINING[task].training_defaults, **config}
     try:
         parsed = parser.parse_args_into_dataclasses(args=_as_argv(config) + list(overrides),
                                                     return_remaining_strings=True)

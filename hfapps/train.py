@@ -64,7 +64,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     task = recipe_config.task_of(recipe, overrides)
     if task not in TRAINING:
         raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
-    defaults = {**TRAINING[task].training_defaults, "output_dir": os.path.join("runs", name),
+    defaults = {"output_dir": os.path.join("runs", name),
                 # With no accelerator, only use_cpu makes a multi-process launch a real gloo DDP run.
                 "use_cpu": resolve_device(None).type == "cpu"}
     model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)

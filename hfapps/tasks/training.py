@@ -16,6 +16,11 @@ from ..config import DataArguments
 from ..data import DataError, SAMPLE_DIR, read_file
 
 
+#: What every recipe gets unless it says otherwise, so that recipes state only what differs.
+RECIPE_DEFAULTS: dict[str, Any] = {"weight_decay": 0.01, "eval_strategy": "epoch", "save_strategy": "epoch",
+                                   "save_total_limit": 2}
+
+
 class TaskTraining:
     """Defaults suit encoder tasks; seq2seq, QA and MLM override what differs."""
 
