@@ -25,6 +25,17 @@ def tiny(tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="session")
+def data(tmp_path_factory):
+    """Tiny training data files: sentiment (CSV + JSONL), SQuAD-format QA, and two kinds of text pairs."""
+    from tiny_models import write_pairs_data, write_qa_data, write_sentiment_data
+
+    root = tmp_path_factory.mktemp("data")
+    return {"sentiment": write_sentiment_data(str(root / "sentiment")), "qa": write_qa_data(str(root / "qa")),
+            "summary": write_pairs_data(str(root / "summary"), "document", "summary"),
+            "pairs": write_pairs_data(str(root / "pairs"), "en", "de")}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_helper_cache():
     import hfapps

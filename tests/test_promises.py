@@ -12,19 +12,11 @@ from hfapps.config import RECIPES_DIR, RecipeError
 from hfapps.data import DataError, read_file
 from hfapps.errors import ModelLoadError
 from hfapps.train import RUN_MARKER, train
-from tiny_models import sentences, write_pairs_data, write_qa_data, write_sentiment_data
+from tiny_models import sentences
 
 STEPS = ["--max_steps", "2", "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "steps",
          "--save_steps", "1", "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "8",
          "--load_best_model_at_end", "false", "--early_stopping_patience", "0"]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    return {"sentiment": write_sentiment_data(str(root / "sentiment")), "qa": write_qa_data(str(root / "qa")),
-            "summary": write_pairs_data(str(root / "summary"), "document", "summary"),
-            "pairs": write_pairs_data(str(root / "pairs"), "en", "de")}
 
 
 def sentiment_args(tiny, data, out):

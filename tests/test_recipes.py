@@ -15,7 +15,6 @@ from hfapps.config import RECIPES_DIR, RecipeError, parse, read_recipe, recipe_p
 from hfapps.data import DataError
 from hfapps.tasks import TRAINING
 from hfapps.train import train
-from tiny_models import write_pairs_data, write_qa_data, write_sentiment_data
 
 SHIPPED = sorted(glob.glob(os.path.join(RECIPES_DIR, "*.yaml")))
 FAST = ["--max_steps", "4", "--logging_steps", "1", "--eval_strategy", "steps", "--eval_steps", "2",
@@ -89,14 +88,6 @@ def test_unknown_override_and_missing_recipe():
         parse(read_recipe(recipe_path("sentiment")), ["--bogus", "1"])
     with pytest.raises(RecipeError, match="No recipe 'nope'"):
         train("nope")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    return {"sentiment": write_sentiment_data(str(root / "sentiment")), "qa": write_qa_data(str(root / "qa")),
-            "summary": write_pairs_data(str(root / "summary"), "document", "summary"),
-            "pairs": write_pairs_data(str(root / "pairs"), "en", "de")}
 
 
 def recipe_run(name, tiny, data, out, extra=(), callbacks=()):
