@@ -122,11 +122,15 @@ def load_splits(args: DataArguments, seed: int = 42, sample: Callable[[], Datase
     """train / validation / (test) from the recipe's files or Hub dataset, sampled and split as it says.
 
     `dataset_name: sample` is hfapps' own small sample data for the task (hfapps/sample_data/), which `sample`
-    reads (the task's `TaskTraining.load_sample`).
+    reads (by default the task's `TaskTraining.load_sample`).
     """
     if args.dataset_name == "sample":
         if sample is None:
-            raise DataError(f"hfapps has no sample data for task {args.task!r}.")
+            from .tasks import TRAINING
+
+            if args.task not in TRAINING:
+                raise DataError(f"hfapps has no sample data for task {args.task!r}.")
+            sample = TRAINING[args.task](args).load_sample
         splits = {"train": sample()}
     elif args.dataset_name:
         try:
