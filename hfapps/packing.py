@@ -2,15 +2,15 @@
 
 Generating text multiplies a handful of rows (one new token per sequence in the batch) by every
 weight matrix of the decoder, once per token. For such products MKL's sgemm re-packs the whole
-weight matrix on every call, which costs more than the product: a 16-row product with t5-small's
-output layer runs about 3x faster from a weight packed once (`cblas_sgemm_pack`, which PyTorch
-exposes as `torch.ops.mkl._mkl_reorder_linear_weight` for its compiler's CPU weight pre-packing).
+weight matrix on every call, which can cost more than the product itself; a weight packed once
+(`cblas_sgemm_pack`, which PyTorch exposes as `torch.ops.mkl._mkl_reorder_linear_weight` for its
+compiler's CPU weight pre-packing) avoids that.
 
 `pack_linear_layers(model)` makes every `nn.Linear` of a CPU float32 model keep one packed copy of
 its weight for the most recent small row count and use it while that count repeats (every decoding
 step of a batch). Products with more rows (the encoder, prompt prefill) run as before, so do
 gradients, other dtypes and devices, and a weight changed in place is packed again. The packed
-copies cost memory: about 60% of the model's own size for a t5-small-sized model (measured).
+copies cost memory (a share of the model's own size; the figures are in benchmarks/RESULTS.md).
 Set `HFAPPS_PACK_WEIGHTS=0` to turn it off.
 """
 
@@ -22,8 +22,7 @@ import types
 import torch
 from torch import nn
 
-#: Above this many rows plain sgemm is about as fast (measured here: packed 3x faster at 16 rows, 1.7x at 33,
-#: no faster at 96).
+#: Above this many rows plain sgemm is about as fast as a packed weight, so larger products are left alone.
 MAX_PACKED_ROWS = 64
 
 

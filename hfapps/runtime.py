@@ -42,8 +42,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     """`None`/"auto" -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 elsewhere.
 
     On CPUs bfloat16 is opt-in (`dtype="bfloat16"`): it changes results slightly, and whether it is
-    faster depends on the CPU (on the AVX-512-bf16 CPU without AMX this project measures on, its
-    matmuls ran at about half the float32 speed).
+    faster depends on the CPU: without AMX, bfloat16 matmuls can be slower than float32 ones.
     """
     if isinstance(dtype, torch.dtype):
         return dtype

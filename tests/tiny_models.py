@@ -16,6 +16,7 @@ from transformers import (
     BertConfig,
     BertForQuestionAnswering,
     BertForSequenceClassification,
+    BertModel,
     BertTokenizerFast,
     LlamaConfig,
     LlamaForCausalLM,
@@ -86,6 +87,15 @@ def make_classifier(path: str, labels=("NEGATIVE", "POSITIVE"), max_positions: i
                         intermediate_size=2 * hidden, max_position_embeddings=max_positions,
                         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     return _save(BertForSequenceClassification(config), tokenizer, path)
+
+
+def make_encoder(path: str, max_positions: int = 512, hidden: int = 32) -> str:
+    """A bare BERT encoder without a head, as sentence-transformers checkpoints ship (to fine-tune)."""
+    tokenizer = bert_tokenizer(max_length=max_positions)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=max_positions, architectures=["BertModel"])
+    return _save(BertModel(config), tokenizer, path)
 
 
 def make_qa(path: str, answer_word: str = "zebra") -> str:

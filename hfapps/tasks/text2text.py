@@ -79,7 +79,7 @@ class TextToText(Task):
                 "(T5, BART, Marian, Pegasus, ...) or a causal chat model with a chat template."
             )
         if packing.available(self.device, self.dtype):
-            packing.pack_linear_layers(model)  # decoding's few-row products, about 3x faster on CPU
+            packing.pack_linear_layers(model)  # decoding's few-row products (hfapps/packing.py)
 
     def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
         """The caller's generation settings, plus a length cap when neither they nor the model set one."""
