@@ -19,18 +19,23 @@ _EXPORTS = {
     "answer": "api",
     "load": "api",
     "clear_cache": "api",
+    "Client": "client",
     "HfappsError": "errors",
     "InputError": "errors",
     "ModelLoadError": "errors",
     "TaskMismatchError": "errors",
     "UnsupportedLanguageError": "errors",
+    "OutOfMemoryError": "errors",
+    "ServerError": "errors",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from .api import answer, classify, clear_cache, load, sentiment, summarize, translate
-    from .errors import HfappsError, InputError, ModelLoadError, TaskMismatchError, UnsupportedLanguageError
+    from .client import Client
+    from .errors import (HfappsError, InputError, ModelLoadError, OutOfMemoryError, ServerError, TaskMismatchError,
+                         UnsupportedLanguageError)
 
 
 def __getattr__(name: str) -> Any:

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("recipe", nargs="?", help="a recipe file, or the name of a shipped one (hfapps recipes)")
     train.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value pairs overriding the recipe")
     sub.add_parser("recipes", help="list the shipped recipes")
+    from .server import add_arguments as serve_arguments
+
+    serve_arguments(sub.add_parser("serve", help="serve models over HTTP: a REST API and a web page"))
     evaluate = sub.add_parser("evaluate", help="score a model on a data file with its task helper")
     evaluate.add_argument("task", choices=[name for name in TRAINING if name in TASKS])
     evaluate.add_argument("--model", required=True)
@@ -207,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "serve":
+            from .server import config_from_arguments, serve
+
+            serve(config_from_arguments(args))
+            return 0
         return run_task(args, argv)
     except HfappsError as err:
         print(f"hfapps: error: {err}", file=sys.stderr)

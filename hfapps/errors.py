@@ -21,3 +21,15 @@ class TaskMismatchError(HfappsError, ValueError):
 
 class UnsupportedLanguageError(HfappsError, ValueError):
     """A translation pair the model given cannot do, or a language code hfapps does not know."""
+
+
+class OutOfMemoryError(HfappsError, MemoryError):
+    """A single input does not fit in the device's memory, even alone."""
+
+
+class ServerError(HfappsError):
+    """An `hfapps serve` server refused or failed a request (`status` is its HTTP status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

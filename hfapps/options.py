@@ -19,10 +19,13 @@ from typing import Any
 from .errors import InputError
 
 
-def option(default: Any = None, help: str = "", *, load: bool = False) -> Any:
+def option(default: Any = None, help: str = "", *, load: bool = False, minimum: float | None = None,
+           above: float | None = None, maximum: float | None = None) -> Any:
     """A dataclass field for a call option. `load=True`: it also decides how the model is loaded (a
-    translation's languages pick its default model), so the command line passes it when loading."""
-    return dataclasses.field(default=default, metadata={"help": help, "load": load})
+    translation's languages pick its default model), so the command line passes it when loading. A number
+    may be bounded: `minimum`/`maximum` inclusive, `above` exclusive."""
+    bounds = {"minimum": minimum, "above": above, "maximum": maximum}
+    return dataclasses.field(default=default, metadata={"help": help, "load": load, **bounds})
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class OptionInfo:
     default: Any
     help: str
     load: bool
+    minimum: float | None = None
+    above: float | None = None
+    maximum: float | None = None
 
 
 @dataclass
@@ -48,7 +54,9 @@ def describe(options_class: type) -> list[OptionInfo]:
         kinds = [t for t in _members(hints[field.name]) if t is not type(None)]
         kind = typing.get_origin(kinds[0]) or kinds[0]
         found.append(OptionInfo(field.name, kind, type(None) in _members(hints[field.name]), field.default,
-                                field.metadata.get("help", ""), field.metadata.get("load", False)))
+                                field.metadata.get("help", ""), field.metadata.get("load", False),
+                                field.metadata.get("minimum"), field.metadata.get("above"),
+                                field.metadata.get("maximum")))
     return found
 
 
@@ -75,8 +83,22 @@ def check(options_class: type, options: Mapping[str, Any], *, task: str) -> dict
             continue
         if not _fits(value, info.kind):
             raise InputError(f"Option {name!r} of {task} takes {_kind_name(info)}, got {value!r:.60}.")
+        if info.kind in (int, float) and not _in_bounds(value, info):
+            raise InputError(f"Option {name!r} of {task} must be {_bounds_text(info)}, got {value!r}.")
         checked[name] = list(value) if info.kind is list else value
     return checked
+
+
+def _in_bounds(value: float, info: OptionInfo) -> bool:
+    return ((info.minimum is None or value >= info.minimum) and (info.above is None or value > info.above)
+            and (info.maximum is None or value <= info.maximum))
+
+
+def _bounds_text(info: OptionInfo) -> str:
+    parts = [f"at least {info.minimum}" if info.minimum is not None else "",
+             f"above {info.above}" if info.above is not None else "",
+             f"at most {info.maximum}" if info.maximum is not None else ""]
+    return " and ".join(p for p in parts if p)
 
 
 def _fits(value: Any, kind: type) -> bool:

@@ -264,7 +264,21 @@ def _run(command: str, cwd: str, env: dict) -> None:
             assert check(target), f"`{command}` exited 0 but wrote no {target}"
 
 
+def _run_script(commands: list[str], world) -> None:
+    """A block that starts a server in the background (`... &`) runs as one script, as a user's shell session
+    would; whatever it leaves running is stopped at the end."""
+    script = "set -e\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + "\n".join(commands) + "\nwait\n"
+    done = subprocess.run(["bash", "-c", script], cwd=_sandbox(world), env=world["env"], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, (f"the block failed with status {done.returncode}:\n{done.stdout}\n"
+                                  f"{done.stderr[-5000:]}")
+    assert '{"error":{' not in done.stdout, done.stdout  # curl -s prints an error body too
+
+
 def _run_all(commands: list[str], world, cwd: str | None = None, gpu: bool = False) -> None:
+    if any(command.endswith("&") for command in commands):
+        _run_script(commands, world)
+        return
     cwd = cwd or _sandbox(world)
     for command in commands:
         if command in NOT_RUN or (GPU_CONFIGS.search(command) and not gpu):

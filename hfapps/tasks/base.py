@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from accelerate.utils.memory import should_reduce_batch_size
 
 from .. import models, options as task_options
-from ..errors import HfappsError
+from ..errors import HfappsError, OutOfMemoryError
 from ..inputs import check_text, chunked, shape_of
 from ..runtime import inference_context, length_sorted_batches, resolve_device, resolve_dtype
 from .training import TaskTraining
@@ -213,7 +213,7 @@ class Task:
             if not (isinstance(err, torch.OutOfMemoryError) or should_reduce_batch_size(err)):
                 raise
             if len(batch) == 1:
-                raise HfappsError(
+                raise OutOfMemoryError(
                     f"A single {self.what} does not fit in memory on {self.device}. Use a smaller dtype "
                     "(dtype='bfloat16'), another device, or shorter inputs.") from err
         # Retried only here, outside the except block: its traceback holds the failed batch's tensors.

@@ -19,7 +19,7 @@ from .training import TaskTraining
 
 @dataclass(frozen=True)
 class ClassificationOptions:
-    top_k: int | None = option(1, "how many labels per text, best first: 1 gives one {label, score}, N a list "
+    top_k: int | None = option(1, minimum=1, help="how many labels per text, best first: 1 gives one {label, score}, N a list "
                                   "of the N best, None all of them")
 
 

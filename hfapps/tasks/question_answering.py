@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class QuestionAnsweringOptions:
-    top_k: int = option(1, "how many answers per question; above 1 gives a list, best first")
-    max_answer_len: int | None = option(None, "the longest answer, in tokens (default 15)")
-    max_seq_len: int | None = option(None, "window length in tokens (default: the trained window, else 384)")
-    doc_stride: int | None = option(None, "overlap between windows in tokens (default: the trained one, else 128)")
-    max_question_len: int | None = option(None, "the longest question, in tokens (default 64)")
+    top_k: int = option(1, minimum=1, help="how many answers per question; above 1 gives a list, best first")
+    max_answer_len: int | None = option(None, minimum=1, help="the longest answer, in tokens (default 15)")
+    max_seq_len: int | None = option(None, minimum=16, help="window length in tokens (default: the trained window, else 384)")
+    doc_stride: int | None = option(None, minimum=0, help="overlap between windows in tokens (default: the trained one, else 128)")
+    max_question_len: int | None = option(None, minimum=1, help="the longest question, in tokens (default 64)")
     align_to_words: bool | None = option(None, "widen answers to whole words (default true)")
 
 

@@ -36,15 +36,15 @@ CHAT_ANSWER_ROOM = 512
 class GenerationOptions:
     """Options passed on to `generate` (unset ones keep the model's own generation settings)."""
 
-    max_new_tokens: int | None = option(None, "the longest output, in tokens")
-    min_new_tokens: int | None = option(None, "the shortest output, in tokens")
-    max_length: int | None = option(None, "the longest output including the prompt, in tokens")
-    num_beams: int | None = option(None, "beam search width (1: greedy)")
+    max_new_tokens: int | None = option(None, minimum=1, help="the longest output, in tokens")
+    min_new_tokens: int | None = option(None, minimum=0, help="the shortest output, in tokens")
+    max_length: int | None = option(None, minimum=1, help="the longest output including the prompt, in tokens")
+    num_beams: int | None = option(None, minimum=1, help="beam search width (1: greedy)")
     do_sample: bool | None = option(None, "sample instead of picking the likeliest tokens")
-    temperature: float | None = option(None, "sampling temperature")
-    top_p: float | None = option(None, "nucleus sampling: keep the likeliest tokens up to this probability")
-    repetition_penalty: float | None = option(None, "penalty for repeating tokens (1.0: none)")
-    no_repeat_ngram_size: int | None = option(None, "never repeat an n-gram of this size")
+    temperature: float | None = option(None, above=0, help="sampling temperature")
+    top_p: float | None = option(None, above=0, maximum=1, help="nucleus sampling: keep the likeliest tokens up to this probability")
+    repetition_penalty: float | None = option(None, above=0, help="penalty for repeating tokens (1.0: none)")
+    no_repeat_ngram_size: int | None = option(None, minimum=0, help="never repeat an n-gram of this size")
     length_penalty: float | None = option(None, "beam search: >1 favours longer outputs")
 
 

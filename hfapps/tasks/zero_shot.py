@@ -17,7 +17,7 @@ from .registry import register
 @dataclass(frozen=True)
 class ZeroShotOptions:
     labels: list[str] | None = option(None, "the candidate labels (required)")
-    top_k: int | None = option(None, "keep the N best labels (default: all)")
+    top_k: int | None = option(None, minimum=1, help="keep the N best labels (default: all)")
     multi_label: bool = option(False, "score each label on its own (several may be true)")
     hypothesis_template: str | None = option(None, "the NLI hypothesis, e.g. 'This text is about {}.'")
 

@@ -1,0 +1,274 @@
+"""`hfapps serve`, tested as a real server process on a free loopback port, through HTTP only."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import hfapps
+from conftest import missing, need_module
+from hfapps.sharding import free_port
+
+need_module("fastapi")
+need_module("uvicorn")
+
+
+class Server:
+    def __init__(self, models: dict[str, str], *extra: str, env: dict | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [sys.executable, "-m", "hfapps", "serve", "--port", str(self.port), *extra]
+        for task, model in models.items():
+            args += ["--model", f"{task}={model}"]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env={**os.environ, **(env or {})})
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited: {self.process.stdout.read()}")
+            try:
+                key = (env or {}).get("HFAPPS_API_KEY")
+                if request(self.url, "GET", "/ready", headers={"X-API-Key": key} if key else None)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the server did not become ready in 120 s")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=60)
+        return output
+
+
+def request(url: str, method: str, path: str, body: bytes | str | dict | None = None,
+            headers: dict | None = None, timeout: float = 60) -> tuple[int, object]:
+    data = body if isinstance(body, (bytes, type(None))) else (body if isinstance(body, str) else json.dumps(body))
+    data = data.encode() if isinstance(data, str) else data
+    req = urllib.request.Request(url + path, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as err:
+        raw, status = err.read(), err.code
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode("utf-8", "replace")
+
+
+@pytest.fixture(scope="module")
+def server(tiny):
+    running = Server({"sentiment": tiny["classifier"], "answer": tiny["qa"], "summarize": tiny["t5"],
+                      "classify": tiny["nli"]}, "--max-texts", "50", "--max-chars", "2000", "--max-wait-ms", "20")
+    yield running
+    running.stop()
+
+
+TEXTS = ["the film was great", "this phone is terrible today", "a zebra", "our hotel seemed quiet in Paris"]
+
+
+def test_results_equal_the_helpers(server, tiny):
+    status, body = request(server.url, "POST", "/v1/sentiment", {"inputs": TEXTS})
+    assert status == 200 and body == hfapps.sentiment(TEXTS, model=tiny["classifier"])
+    status, body = request(server.url, "POST", "/v1/sentiment", {"inputs": TEXTS[0], "options": {"top_k": None}})
+    assert body == hfapps.sentiment(TEXTS[0], model=tiny["classifier"], top_k=None)
+    pair = {"question": "what is it?", "context": "It was a zebra in Paris."}
+    status, body = request(server.url, "POST", "/v1/answer", {"inputs": pair})
+    assert body == hfapps.answer(inputs=[pair], model=tiny["qa"])[0] and body["answer"] == "zebra"
+    status, body = request(server.url, "POST", "/v1/summarize", {"inputs": TEXTS, "options": {"max_new_tokens": 4}})
+    assert body == hfapps.summarize(TEXTS, model=tiny["t5"], max_new_tokens=4)
+    labels = ["sport", "politics"]
+    status, body = request(server.url, "POST", "/v1/classify", {"inputs": TEXTS, "options": {"labels": labels}})
+    assert body == hfapps.classify(TEXTS, model=tiny["nli"], labels=labels)
+    # aliases and task names reach the same model; a body sent as form data (curl -d) is read as JSON
+    assert request(server.url, "POST", "/v1/sentiment-analysis", {"inputs": TEXTS})[1] == \
+        request(server.url, "POST", "/v1/sentiment", {"inputs": TEXTS})[1]
+    assert request(server.url, "POST", "/v1/sentiment", json.dumps({"inputs": TEXTS}),
+                   {"Content-Type": "application/x-www-form-urlencoded"})[0] == 200
+
+
+def test_models_health_ready_docs_page(server, tiny):
+    status, models = request(server.url, "GET", "/v1/models")
+    assert status == 200
+    assert {m["task"]: m["path"] for m in models} == {
+        "sentiment": "/v1/sentiment", "question-answering": "/v1/answer", "summarization": "/v1/summarize",
+        "classification": "/v1/classify"}
+    assert all(m["ready"] and m["device"] == "cpu" and m["dtype"] == "float32" and m["runtime"] == "pytorch"
+               for m in models)
+    assert request(server.url, "GET", "/health") == (200, {"status": "ok"})
+    assert request(server.url, "GET", "/ready") == (200, {"ready": True})
+    status, schema = request(server.url, "GET", "/openapi.json")
+    assert "/v1/sentiment" in schema["paths"] and "max_new_tokens" in json.dumps(schema)
+    assert request(server.url, "GET", "/docs")[0] == 200
+    status, page = request(server.url, "GET", "/")
+    assert status == 200 and "<form" in page and "http://" not in page and "https://" not in page  # no CDN
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ('{"inputs": ', 400, "not valid JSON"),
+    ({"inputs": [""]}, 422, "index 0 is empty"),
+    ({"inputs": 5}, 422, "inputs"),
+    ([1, 2], 422, "body"),
+    ({"inputs": "x", "options": {"bogus": 1}}, 422, "bogus"),
+    ({"inputs": "x", "options": {"top_k": 0}}, 422, "at least 1"),
+    ({"inputs": "x", "options": {"top_k": "2"}}, 422, "top_k"),
+    ({"inputs": ["x"] * 51}, 422, "--max-texts"),
+    ({"inputs": "x" * 2001}, 422, "--max-chars"),
+])
+def test_bad_requests_get_json_errors(server, body, status, words):
+    got, answer = request(server.url, "POST", "/v1/sentiment", body)
+    assert got == status and words in answer["error"]["message"], answer
+
+
+def test_other_errors(server):
+    status, body = request(server.url, "POST", "/v1/nope", {"inputs": "x"})
+    assert status == 404 and "/v1/sentiment" in body["error"]["message"]
+    status, body = request(server.url, "POST", "/v1/summarize", {"inputs": "x", "options": {"max_new_tokens": 10**8}})
+    assert status == 422 and "--max-new-tokens" in body["error"]["message"]
+    status, body = request(server.url, "POST", "/v1/summarize", {"inputs": "x", "options": {"num_beams": 0}})
+    assert status == 422
+    status, body = request(server.url, "POST", "/v1/sentiment", b'{"inputs": "' + b"a" * 1_100_000 + b'"}')
+    assert status == 413 and "--max-body-bytes" in body["error"]["message"]
+    status, body = request(server.url, "POST", "/v1/answer", {"inputs": {"question": "who?", "context": " "}})
+    assert status == 422 and "no context" in body["error"]["message"]
+
+
+def test_one_bad_request_does_not_fail_the_others_in_its_batch(server, tiny):
+    """Requests gathered into one batch: the bad one gets its 422, the others their results."""
+    bodies = [{"inputs": [t]} for t in TEXTS] + [{"inputs": ["   "]}]
+    with concurrent.futures.ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda b: request(server.url, "POST", "/v1/sentiment", b), bodies))
+    expected = hfapps.sentiment(TEXTS, model=tiny["classifier"])
+    assert [a[1][0] for a in answers[:-1]] == expected
+    assert answers[-1][0] == 422
+
+
+def test_the_client_matches_the_helpers(server, tiny):
+    client = hfapps.Client(server.url)
+    assert client.health() and client.ready()
+    assert client.sentiment(TEXTS) == hfapps.sentiment(TEXTS, model=tiny["classifier"])
+    assert client.sentiment(TEXTS[0]) == hfapps.sentiment(TEXTS[0], model=tiny["classifier"])
+    assert list(client.sentiment(iter(TEXTS * 40))) == hfapps.sentiment(TEXTS * 40, model=tiny["classifier"])
+    assert client.answer(question="what is it?", context="It was a zebra.") == \
+        hfapps.answer(question="what is it?", context="It was a zebra.", model=tiny["qa"])
+    assert client.summarize(TEXTS, max_new_tokens=3) == hfapps.summarize(TEXTS, model=tiny["t5"], max_new_tokens=3)
+    with pytest.raises(hfapps.InputError, match="index 1 is empty"):
+        client.sentiment(["fine", ""])
+    with pytest.raises(hfapps.ServerError) as err:
+        client.translate("hello")
+    assert err.value.status == 404
+    with pytest.raises(hfapps.ServerError, match="Could not reach"):
+        hfapps.Client("http://127.0.0.1:9").sentiment("x")
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(JSON, st.fixed_dictionaries({"inputs": JSON}),
+                      st.fixed_dictionaries({"inputs": st.lists(st.text(max_size=300), max_size=5)}),
+                      st.fixed_dictionaries({"inputs": st.text(max_size=300), "options": JSON})),
+       path=st.sampled_from(["/v1/sentiment", "/v1/answer", "/v1/summarize", "/v1/classify"]))
+def test_no_body_gives_a_500_or_a_hang(server, body, path):
+    status, answer = request(server.url, "POST", path, body, timeout=30)
+    assert status in (200, 400, 413, 422), (status, answer)
+    if status != 200:
+        assert answer["error"]["message"]
+    assert request(server.url, "GET", "/health", timeout=5)[0] == 200
+
+
+@pytest.mark.slow
+def test_api_key_is_required_off_loopback_and_checked_on_every_request(tiny):
+    done = subprocess.run([sys.executable, "-m", "hfapps", "serve", "--host", "0.0.0.0", "--model",
+                           f"sentiment={tiny['classifier']}"], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "HFAPPS_API_KEY"})
+    assert done.returncode == 2 and "--api-key" in done.stderr
+    keyed = Server({"sentiment": tiny["classifier"]}, env={"HFAPPS_API_KEY": "s3cret"})
+    try:
+        assert request(keyed.url, "POST", "/v1/sentiment", {"inputs": "x"})[0] == 401
+        assert request(keyed.url, "GET", "/v1/models", headers={"X-API-Key": "wrong"})[0] == 401
+        assert request(keyed.url, "GET", "/v1/models", headers={"Authorization": "Bearer s3cret"})[0] == 200
+        assert request(keyed.url, "GET", "/health")[0] == 200  # liveness stays open for load balancers
+        assert hfapps.Client(keyed.url, api_key="s3cret").sentiment("x")["label"] in ("NEGATIVE", "POSITIVE")
+    finally:
+        keyed.stop()
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_requests_in_flight(tiny):
+    """Requests waiting in a batch when SIGTERM arrives are answered before the server exits."""
+    running = Server({"sentiment": tiny["classifier"]}, "--max-wait-ms", "1500")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(request, running.url, "POST", "/v1/sentiment", {"inputs": [t]}) for t in TEXTS * 2]
+        time.sleep(0.5)  # the requests sit in the batcher's 1.5 s window
+        running.process.send_signal(signal.SIGTERM)
+        answers = [f.result(timeout=60) for f in futures]
+    assert [a[0] for a in answers] == [200] * 8
+    # uvicorn exits by re-raising the signal once it has shut down cleanly
+    assert running.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Finished server process" in running.process.stdout.read()
+    with pytest.raises(OSError):
+        request(running.url, "GET", "/health", timeout=2)
+
+
+@pytest.mark.slow
+def test_500_concurrent_requests_are_all_answered(tiny):
+    running = Server({"sentiment": tiny["classifier"]})
+    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 125)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(64) as pool:
+            answers = list(pool.map(lambda t: request(running.url, "POST", "/v1/sentiment", {"inputs": t}), texts))
+    finally:
+        running.stop()
+    assert [a[0] for a in answers] == [200] * 500
+    assert [a[1] for a in answers] == hfapps.sentiment(texts, model=tiny["classifier"])
+
+
+def chromium_path() -> str:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    missing("a Chromium browser (apt-get install chromium)")
+    raise AssertionError  # unreachable
+
+
+@pytest.mark.slow
+def test_the_web_page_in_a_real_browser(server, tmp_path):
+    """Headless Chromium opens the page, runs sentiment and QA, and finds the label and the highlighted answer."""
+    sync_api = need_module("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.select_option("#task", "/v1/sentiment")
+        page.fill("#text", "the film was great")
+        page.click("#run")
+        page.wait_for_selector("#result .bar")
+        names = page.locator("#result .bar .name").all_inner_texts()
+        assert sorted(names) == ["NEGATIVE", "POSITIVE"]
+        page.screenshot(path=str(tmp_path / "sentiment.png"))
+        page.select_option("#task", "/v1/answer")
+        page.fill("#question", "what is it?")
+        page.fill("#text", "It was a zebra in Paris.")
+        page.click("#run")
+        page.wait_for_selector("#result mark")
+        assert page.inner_text("#result mark") == "zebra"
+        page.screenshot(path=str(tmp_path / "answer.png"))
+        browser.close()
+    assert (tmp_path / "answer.png").stat().st_size > 1000
