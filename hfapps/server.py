@@ -1,6 +1,6 @@
 """`hfapps serve`: the task helpers behind a REST API (FastAPI + uvicorn), with dynamic batching and a web page.
 
-    hfapps serve --model sentiment=runs/sentiment --model answer=distilbert/distilbert-base-cased-distilled-squad
+    hfapps serve --model sentiment=distilbert/distilbert-base-uncased-finetuned-sst-2-english --port 8000
 
 Endpoints: `POST /v1/<task>` with `{"inputs": ..., "options": {...}}` (the helper's result, same keys, same
 order; `<task>` is the task's command, name or alias), `GET /v1/models`, `GET /health` (liveness), `GET /ready`
@@ -68,6 +68,10 @@ class ServeConfig:
                 raise InputError(f"Two models for {name}: {seen[name]!r} and {model!r}. Serve one model per task "
                                  "(run a second server for the other).")
             seen[name] = model
+        from .models import resolve
+
+        for _, model in self.models:  # a missing path or unknown id fails now, not after start-up
+            resolve(model, trust_remote_code=self.trust_remote_code)
         if self.host not in LOOPBACK and not self.api_key:
             raise InputError(f"Binding to {self.host} makes the API reachable from other machines: pass --api-key "
                              "KEY (or set HFAPPS_API_KEY), or bind to 127.0.0.1.")

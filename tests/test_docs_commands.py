@@ -275,7 +275,18 @@ def _run_script(commands: list[str], world) -> None:
     assert '{"error":{' not in done.stdout, done.stdout  # curl -s prints an error body too
 
 
+def _serving(command: str) -> list[str]:
+    """A bare `hfapps serve ...` runs until stopped: start it, wait until it is ready, ask it for its models, stop it."""
+    port = re.search(r"--port (\d+)", command)
+    base = f"localhost:{port.group(1) if port else 8000}"
+    return [f"{command} &", f"until curl -sf {base}/ready; do sleep 1; done", f"curl -sf {base}/v1/models",
+            "kill %1"]
+
+
 def _run_all(commands: list[str], world, cwd: str | None = None, gpu: bool = False) -> None:
+    if any(command.startswith("hfapps serve") and not command.endswith("&") for command in commands):
+        commands = [line for command in commands
+                    for line in (_serving(command) if command.startswith("hfapps serve") else [command])]
     if any(command.endswith("&") for command in commands):
         _run_script(commands, world)
         return

@@ -319,3 +319,12 @@ def test_several_worker_processes_serve_the_same_answers(tiny):
         output = running.stop()
     assert same_labels([a[1][0] for a in answers], hfapps.sentiment(TEXTS * 8, model=tiny["classifier"]))
     assert output.count("Application startup complete") == 2, output[-2000:]
+
+
+def test_a_model_that_cannot_be_found_stops_the_server_before_it_starts(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "hfapps", "serve", "--model", f"sentiment={tmp_path / 'nope'}",
+                           "--port", str(free_port())], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "does not exist" in done.stderr, done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-m", "hfapps", "serve", "--model", "sentiment"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "TASK=MODEL" in done.stderr
