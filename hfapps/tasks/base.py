@@ -210,7 +210,7 @@ class Task:
         try:
             return self._predict(batch, options)
         except Exception as err:  # accelerate knows the out-of-memory messages of every backend, the CPU's too
-            if not (isinstance(err, torch.OutOfMemoryError) or should_reduce_batch_size(err)):
+            if not _out_of_memory(err):
                 raise
             if len(batch) == 1:
                 raise OutOfMemoryError(
@@ -232,3 +232,10 @@ class Task:
                 "%d of %d %ss are longer than %s's limit of %d tokens and were truncated to fit.",
                 too_long, len(lengths), self.what, self.ref.name, limit,
             )
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """accelerate knows the out-of-memory messages of every backend; oneDNN (CPU) reports a failed allocation
+    for its kernels as "could not create a primitive"."""
+    return (isinstance(err, torch.OutOfMemoryError) or should_reduce_batch_size(err)
+            or (isinstance(err, RuntimeError) and "could not create a primitive" in str(err)))
