@@ -91,7 +91,7 @@ def readme_inline() -> list[str]:
     for span in re.findall(r"`([^`\n]+)`", text):
         # a command, not the name of one (`hfapps train`), a path (`hfapps/data.py`) or a pattern (`<task>`)
         words = span.split()
-        is_command = len(words) >= 3 or (words[0] in ("make", "python") and len(words) == 2)
+        is_command = len(words) >= 3 or (len(words) == 2 and (words[0] == "make" or words[0].endswith("python")))
         if SHELL_START.match(span) and is_command and "<" not in span and span not in found:
             found.append(span)
     return found
@@ -371,7 +371,7 @@ def test_quickstart_commands():
         missing(f"a `make install` environment (no {venv}/.installed)")
     env = {**os.environ, "VENV": venv, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
     inline = [c for c in readme_inline() if c in IN_REPO]
-    for command in ["make quickstart", *inline]:
+    for command in dict.fromkeys(["make quickstart", *inline]):
         done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True,
                               timeout=900)
         assert done.returncode == 0, f"`{command}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
