@@ -131,8 +131,7 @@ class _Served:
                 "error": self.error,
                 "device": str(task.device) if task is not None else None,
                 "dtype": str(task.dtype).replace("torch.", "") if task is not None else None,
-                "runtime": ("gguf" if task is not None and task.ref.gguf_file else "pytorch")
-                if task is not None else None}
+                "runtime": None if task is None else "gguf" if task.ref.gguf_file else "pytorch"}
 
 
 def _error(status: int, kind: str, message: str):
@@ -303,8 +302,10 @@ def create_app(config: ServeConfig) -> Any:
             return _error(422, "InputError", f"The model refused these inputs or options: {err}")
         return results[0] if single else results
 
+    request_models = {name: _request_model(entry.cls) for name, entry in served.items()}
+
     def route(entry: _Served) -> None:
-        model = _request_model(entry.cls)
+        model = request_models[entry.cls.name]
 
         async def predict(body: model) -> Any:  # type: ignore[valid-type]
             return await run(entry, body)
@@ -321,7 +322,7 @@ def create_app(config: ServeConfig) -> Any:
             loaded = ", ".join(e.path for e in served.values())
             return _error(404, "UnknownTask", f"No model is loaded for {task!r}; this server has {loaded}.")
         try:
-            body = _request_model(entry.cls).model_validate_json(await request.body())
+            body = request_models[entry.cls.name].model_validate_json(await request.body())
         except ValidationError as err:
             return await invalid(request, RequestValidationError(err.errors()))
         return await run(entry, body)
