@@ -115,7 +115,7 @@ class _Served:
 
         return load(name, self.model, device=self.config.device, dtype=self.config.dtype,  # type: ignore[arg-type]
                     trust_remote_code=self.config.trust_remote_code, max_batch_tokens=self.config.max_batch_tokens,
-                    batch_size=self.config.max_batch_size, progress=False)
+                    progress=False)
 
     def _predict(self, items: list[Any], **options: Any) -> list[Any]:
         """Runs on the batcher's worker thread."""

@@ -27,6 +27,18 @@ def test_an_item_over_budget_still_gets_its_own_batch():
     assert length_sorted_batches([1000, 3], batch_size=8, max_batch_tokens=10) == [[0], [1]]
 
 
+def test_a_full_enough_batch_ends_before_a_much_shorter_item():
+    from hfapps.runtime import MIN_SPLIT_BATCH, PADDING_SPLIT
+
+    long, short = 100, int(PADDING_SPLIT * 100) - 5
+    # Below MIN_SPLIT_BATCH items the short one joins (too few to be worth another call) ...
+    assert length_sorted_batches([long] * (MIN_SPLIT_BATCH - 1) + [short], 64, None) == [list(range(MIN_SPLIT_BATCH))]
+    # ... at MIN_SPLIT_BATCH it starts the next batch; a near-equal one never does.
+    lengths = [long] * MIN_SPLIT_BATCH + [short, short + 1]
+    batches = length_sorted_batches(lengths, 64, None)
+    assert [sorted(lengths[i] for i in b) for b in batches] == [[long] * MIN_SPLIT_BATCH, [short, short + 1]]
+
+
 def test_batch_size_must_be_positive():
     with pytest.raises(InputError, match="batch_size"):
         length_sorted_batches([1], batch_size=0, max_batch_tokens=None)
