@@ -20,6 +20,7 @@ _EXPORTS = {
     "load": "api",
     "clear_cache": "api",
     "Client": "client",
+    "export_model": "export",
     "HfappsError": "errors",
     "InputError": "errors",
     "ModelLoadError": "errors",
@@ -34,11 +35,14 @@ __all__ = [*_EXPORTS, "__version__"]
 if TYPE_CHECKING:
     from .api import answer, classify, clear_cache, load, sentiment, summarize, translate
     from .client import Client
+    from .export import export as export_model
     from .errors import (HfappsError, InputError, ModelLoadError, OutOfMemoryError, ServerError, TaskMismatchError,
                          UnsupportedLanguageError)
 
 
 def __getattr__(name: str) -> Any:
+    if name == "export_model":  # hfapps.export is the module (`import hfapps.export` sets that attribute)
+        return importlib.import_module(".export", __name__).export
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'hfapps' has no attribute {name!r}")

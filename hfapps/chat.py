@@ -28,6 +28,10 @@ class ChatGenerator:
         return [output[0]["generated_text"].strip() for output in outputs]
 
     def clip(self, text: str, max_tokens: int) -> str:
-        """Cut `text` to its first `max_tokens` tokens, so that prompt + answer fit the context window."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
+        return clip(self.tokenizer, text, max_tokens)
+
+
+def clip(tokenizer: Any, text: str, max_tokens: int) -> str:
+    """Cut `text` to its first `max_tokens` tokens, so that prompt + answer fit the context window."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens])

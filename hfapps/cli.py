@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value pairs overriding the recipe")
     sub.add_parser("recipes", help="list the shipped recipes")
     from .server import add_arguments as serve_arguments
+    from .export import add_arguments as export_arguments
 
     serve_arguments(sub.add_parser("serve", help="serve models over HTTP: a REST API and a web page"))
+    export_arguments(sub.add_parser("export", help="export a model to ONNX Runtime or CTranslate2 (int8 optional)"))
     evaluate = sub.add_parser("evaluate", help="score a model on a data file with its task helper")
     evaluate.add_argument("task", choices=[name for name in TRAINING if name in TASKS])
     evaluate.add_argument("--model", required=True)
@@ -210,6 +212,16 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "export":
+            from .export import export
+
+            measured = export(args.model, args.output_dir, format=args.format, quantize=args.quantize, task=args.task,
+                            trust_remote_code=args.trust_remote_code, overwrite=args.overwrite, measure=args.measure)
+            print(f"Exported {args.model} to {args.output_dir}"
+                  + (f": {measured['agreement']:.1%} agreement with the source on the {measured['task']} sample, "
+                     f"{measured['speedup']}x its speed (model card: {os.path.join(args.output_dir, 'README.md')})"
+                     if "agreement" in measured else ""), file=sys.stderr)
+            return 0
         if args.command == "serve":
             from .server import config_from_arguments, serve
 

@@ -130,8 +130,8 @@ class _Served:
         return {"task": self.cls.name, "path": self.path, "model": self.model, "ready": task is not None,
                 "error": self.error,
                 "device": str(task.device) if task is not None else None,
-                "dtype": str(task.dtype).replace("torch.", "") if task is not None else None,
-                "runtime": None if task is None else "gguf" if task.ref.gguf_file else "pytorch"}
+                "dtype": None if task is None else task.precision,
+                "runtime": None if task is None else task.runtime}
 
 
 def _error(status: int, kind: str, message: str):

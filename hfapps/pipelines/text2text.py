@@ -106,17 +106,27 @@ class TranslationPipeline(Text2TextPipeline):
     def _sanitize_parameters(self, **kwargs: Any):  # type: ignore[override]  # src_lang, tgt_lang besides the base's
         src_lang, tgt_lang = kwargs.pop("src_lang", None), kwargs.pop("tgt_lang", None)
         preprocess, forward, postprocess = super()._sanitize_parameters(**kwargs)
-        if src_lang and tgt_lang:
-            params = self._task_params(f"translation_{src_lang}_to_{tgt_lang}")
-            if "prefix" in params and "input_prefix" not in preprocess:
-                preprocess["input_prefix"] = params["prefix"]
-            if hasattr(self.tokenizer, "get_lang_id"):  # M2M100 takes plain codes
-                self.tokenizer.src_lang = src_lang
-                forward.setdefault("forced_bos_token_id", self.tokenizer.get_lang_id(tgt_lang))
-            elif hasattr(self.tokenizer, "src_lang"):  # mBART-50, NLLB: 'de_DE', 'deu_Latn'
-                self.tokenizer.src_lang = language_token(self.tokenizer, src_lang)
-                target = language_token(self.tokenizer, tgt_lang)
-                forward.setdefault("forced_bos_token_id", self.tokenizer.convert_tokens_to_ids(target))
-        elif src_lang or tgt_lang:
-            raise UnsupportedLanguageError("Pass both src_lang and tgt_lang, or neither.")
+        if src_lang or tgt_lang:
+            prefix, first_token = set_languages(self.tokenizer, self.model.config, src_lang, tgt_lang)
+            if prefix is not None and "input_prefix" not in preprocess:
+                preprocess["input_prefix"] = prefix
+            if first_token is not None:
+                forward.setdefault("forced_bos_token_id", first_token)
         return preprocess, forward, postprocess
+
+
+def set_languages(tokenizer: Any, config: Any, src_lang: str | None, tgt_lang: str | None) -> tuple[str | None, int | None]:
+    """What a translation model needs to know its languages: (the T5 prefix it declares for the pair, or None;
+    the id of the target-language token that must start the output, or None). Sets a multilingual
+    tokenizer's source language. Shared by the PyTorch pipeline and the CTranslate2 runtime."""
+    if not (src_lang and tgt_lang):
+        raise UnsupportedLanguageError("Pass both src_lang and tgt_lang, or neither.")
+    params = (getattr(config, "task_specific_params", None) or {}).get(f"translation_{src_lang}_to_{tgt_lang}") or {}
+    prefix = params.get("prefix")
+    if hasattr(tokenizer, "get_lang_id"):  # M2M100 takes plain codes
+        tokenizer.src_lang = src_lang
+        return prefix, tokenizer.get_lang_id(tgt_lang)
+    if hasattr(tokenizer, "src_lang"):  # mBART-50, NLLB: 'de_DE', 'deu_Latn'
+        tokenizer.src_lang = language_token(tokenizer, src_lang)
+        return prefix, tokenizer.convert_tokens_to_ids(language_token(tokenizer, tgt_lang))
+    return prefix, None

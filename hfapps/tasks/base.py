@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from accelerate.utils.memory import should_reduce_batch_size
 
-from .. import models, options as task_options
+from .. import models, options as task_options, runtimes
 from ..errors import HfappsError, OutOfMemoryError
 from ..inputs import check_text, chunked, shape_of
 from ..runtime import inference_context, length_sorted_batches, resolve_device, resolve_dtype
@@ -134,7 +134,23 @@ class Task:
 
     # -- shared machinery --------------------------------------------------------------------------
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model: "pytorch", "gguf" (PyTorch, de-quantized), or an export's "onnx"/"ctranslate2"."""
+        exported = runtimes.runtime_of(self.meta)
+        return exported["format"] if exported else "gguf" if self.ref.gguf_file else "pytorch"
+
+    @property
+    def precision(self) -> str:
+        """The weights' number format: the dtype, or an export's quantization ("int8")."""
+        exported = runtimes.runtime_of(self.meta)
+        if exported and exported.get("quantize", "none") != "none":
+            return str(exported["quantize"])
+        return str(self.dtype).replace("torch.", "")
+
     def _load(self, auto_class: type, *, allow_pickle: bool, **kwargs: Any):
+        if runtimes.runtime_of(self.meta):  # an `hfapps export` folder
+            return runtimes.load_model(self.ref, self.config, self.meta, auto_class, self.device)
         return models.load_model(
             self.ref,
             auto_class,

@@ -21,6 +21,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from .. import models, packing
+from ..runtimes import ct2
 from ..chat import ChatGenerator
 from ..data import require_text
 from ..errors import TaskMismatchError
@@ -59,7 +60,17 @@ class TextToText(Task):
 
     def _build(self, *, allow_pickle: bool) -> None:
         model_type = self.config.model_type
-        self.chat: ChatGenerator | None = None
+        self.chat: ChatGenerator | ct2.ChatRunner | None = None
+        self.ct2: ct2.Seq2SeqRunner | None = None
+        if self.runtime == "ctranslate2":  # an `hfapps export --format ctranslate2` folder
+            seq2seq = bool(self.config.is_encoder_decoder)
+            exported = self._load(AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM, allow_pickle=False)
+            if seq2seq:
+                self.ct2 = ct2.Seq2SeqRunner(exported, self.tokenizer, self.name, self.max_input_tokens)
+            else:
+                self.chat = ct2.ChatRunner(exported, self.tokenizer)
+            self.generation_config = exported.generation_config
+            return
         if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES and self.config.is_encoder_decoder:
             models.require_head(
                 self.config, self.ref, suffixes=("ForConditionalGeneration", "MTModel", "Seq2SeqLM"),
@@ -78,12 +89,13 @@ class TextToText(Task):
                 f"{self.ref.name!r} ({kind}) cannot do {self.name}: it needs an encoder-decoder model "
                 "(T5, BART, Marian, Pegasus, ...) or a causal chat model with a chat template."
             )
+        self.generation_config = model.generation_config
         if packing.available(self.device, self.dtype):
             packing.pack_linear_layers(model)  # decoding's few-row products (hfapps/packing.py)
 
     def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
         """The caller's generation settings, plus a length cap when neither they nor the model set one."""
-        generation_config = (self.pipeline if self.chat is None else self.chat.pipeline).model.generation_config
+        generation_config = self.generation_config
         model_sets_length = generation_config.max_new_tokens is not None or generation_config.max_length not in (None, 20)
         if not any(k in options for k in ("max_new_tokens", "max_length")) and (
             self.chat is not None or not model_sets_length
@@ -113,6 +125,9 @@ class TextToText(Task):
             room = max(16, self.max_input_tokens - CHAT_ANSWER_ROOM)
             prompts = [self._prompt(self.chat.clip(text, room), **task_options) for text in batch]
             return [{self.output_key: out} for out in self.chat(prompts, **self._generation(generate_options))]
+        if self.ct2 is not None:
+            texts = self.ct2(batch, **self._seq2seq_options(**task_options), **self._generation(generate_options))
+            return [{self.output_key: text} for text in texts]
         return self.pipeline(
             batch, batch_size=len(batch), **self._seq2seq_options(**task_options), **self._generation(generate_options)
         )

@@ -1,0 +1,187 @@
+"""Generation on CTranslate2: encoder-decoder models (T5, BART, Marian, M2M100, NLLB) for summarize and
+translate, and causal chat models (Llama-type, such as SmolLM2) for the chat path.
+
+`export` converts with CTranslate2's own transformers converter, from weights hfapps already loaded (so a GGUF
+file, de-quantized, converts too). `Seq2SeqRunner` and `ChatRunner` do what the PyTorch pipelines do (the task
+prefix, truncation to the model's window, the target-language token, the chat template) and map hfapps'
+generation options onto CTranslate2's; `max_length` on a chat model has no CTranslate2 counterpart and is
+refused with what to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, PretrainedConfig
+
+from ..chat import clip
+from ..errors import InputError, ModelLoadError, TaskMismatchError
+
+#: The converted model's own folder inside the export (CTranslate2 writes a config.json of its own).
+SUBFOLDER = "ctranslate2"
+
+
+def export(model: Any, tokenizer: Any, folder: str, *, quantize: str) -> None:
+    """Convert `model` (loaded, on the CPU) into `folder/ctranslate2`; `folder` already holds the transformers
+    config.json and tokenizer the converter reads."""
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            # BART and Marian configs in transformers 5 no longer carry normalize_before, which the converter reads.
+            if not hasattr(model.config, "normalize_before"):
+                model.config.normalize_before = False
+            return model
+
+        def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
+            return tokenizer
+
+    try:
+        Converter(folder).convert(os.path.join(folder, SUBFOLDER), quantization=None if quantize == "none" else quantize)
+    except ValueError as err:
+        if "No conversion is registered" in str(err):
+            raise TaskMismatchError(f"CTranslate2 cannot convert a {type(model).__name__}. {err}") from err
+        raise
+
+
+def _open(kind: str, path: str, device: torch.device, quantize: str) -> Any:
+    import ctranslate2
+
+    folder = os.path.join(path, SUBFOLDER)
+    if not os.path.isfile(os.path.join(folder, "model.bin")):
+        raise ModelLoadError(f"{path!r} is a CTranslate2 export without its {SUBFOLDER}/model.bin: export it again.")
+    threads = torch.get_num_threads() if device.type == "cpu" else 0
+    try:
+        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type="default", intra_threads=threads)
+    except (RuntimeError, ValueError) as err:
+        raise ModelLoadError(f"CTranslate2 could not load {path!r}: {err}") from err
+
+
+class Ct2Model:
+    """What `Task._load` returns for a CTranslate2 export: the generator and the settings it was exported with.
+    The task builds its runner (`Seq2SeqRunner`, `ChatRunner`) around it."""
+
+    def __init__(self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig,
+                 runtime: dict[str, Any]) -> None:
+        self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
+
+    @classmethod
+    def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
+             device: torch.device) -> Ct2Model:
+        seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        if auto_class.__name__ == "AutoModelForSeq2SeqLM" and not seq2seq or (
+                auto_class.__name__ == "AutoModelForCausalLM" and seq2seq):
+            raise TaskMismatchError(f"{ref.name!r} is a CTranslate2 export that cannot run this task.")
+        if auto_class.__name__ not in ("AutoModelForSeq2SeqLM", "AutoModelForCausalLM"):
+            raise TaskMismatchError(f"{ref.name!r} is a CTranslate2 export of a generation model; it runs summarize, "
+                                    "translate and the chat path, not this task.")
+        try:
+            generation_config = GenerationConfig.from_pretrained(ref.path)
+        except OSError:
+            generation_config = GenerationConfig.from_model_config(config)
+        engine = _open("Translator" if seq2seq else "Generator", ref.path, device, runtime.get("quantize", "none"))
+        return cls(engine, config, generation_config, runtime)
+
+
+def decoding_options(options: dict[str, Any], generation_config: GenerationConfig, *, chat: bool) -> dict[str, Any]:
+    """hfapps' generation options (over the model's own generation settings) as CTranslate2 arguments."""
+    if chat and "max_length" in options:
+        raise InputError("max_length (prompt included) has no CTranslate2 counterpart for chat models: use "
+                         "max_new_tokens instead.")
+    defaults = {"num_beams": generation_config.num_beams, "length_penalty": generation_config.length_penalty,
+                "no_repeat_ngram_size": generation_config.no_repeat_ngram_size,
+                "repetition_penalty": generation_config.repetition_penalty, "min_length": generation_config.min_length,
+                "do_sample": generation_config.do_sample, "temperature": generation_config.temperature,
+                "top_p": generation_config.top_p, "top_k": generation_config.top_k}
+    if generation_config.max_new_tokens is not None:
+        defaults["max_new_tokens"] = generation_config.max_new_tokens
+    elif generation_config.max_length is not None and not chat:
+        defaults["max_length"] = generation_config.max_length
+    given = {k: v for k, v in options.items() if v is not None}
+    if "max_new_tokens" in given or "max_length" in given:
+        defaults.pop("max_new_tokens", None), defaults.pop("max_length", None)
+    settings = {**{k: v for k, v in defaults.items() if v is not None}, **given}
+    if "max_new_tokens" in settings:
+        longest = settings["max_new_tokens"]
+    else:
+        longest = max(1, settings.get("max_length", 256) - 1)  # an encoder-decoder's max_length counts the start token
+    out = {"beam_size": int(settings.get("num_beams") or 1), "length_penalty": float(settings.get("length_penalty", 1.0)),
+           "repetition_penalty": float(settings.get("repetition_penalty") or 1.0),
+           "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size") or 0),
+           "sampling_topk": 1, "sampling_topp": 1.0, "sampling_temperature": 1.0}
+    minimum = settings.get("min_new_tokens", max(0, (settings.get("min_length") or 0) - (0 if chat else 1)))
+    if chat:
+        out.update(max_length=int(longest), min_length=int(minimum))
+    else:
+        out.update(max_decoding_length=int(longest), min_decoding_length=int(minimum))
+    if settings.get("do_sample"):
+        out.update(sampling_topk=int(settings.get("top_k") or 0), sampling_topp=float(settings.get("top_p") or 1.0),
+                   sampling_temperature=float(settings.get("temperature") or 1.0))
+    return out
+
+
+class Seq2SeqRunner:
+    """An encoder-decoder export: text in, generated text out, as hfapps' text2text pipelines do it."""
+
+    def __init__(self, model: Ct2Model, tokenizer: Any, task_key: str, max_input_tokens: int) -> None:
+        self.model, self.tokenizer, self.task_key, self.max_input_tokens = model, tokenizer, task_key, max_input_tokens
+
+    def __call__(self, texts: list[str], *, input_prefix: str | None = None, src_lang: str | None = None,
+                 tgt_lang: str | None = None, **generate: Any) -> list[str]:
+        from ..pipelines.text2text import set_languages
+
+        params = dict((getattr(self.model.config, "task_specific_params", None) or {}).get(self.task_key) or {})
+        first_token = None
+        if src_lang or tgt_lang:
+            prefix, first_token = set_languages(self.tokenizer, self.model.config, src_lang, tgt_lang)
+            params["prefix"] = prefix if prefix is not None else params.get("prefix")
+        prefix = input_prefix if input_prefix is not None else params.pop("prefix", None) or ""
+        params.pop("prefix", None)
+        options = decoding_options({**params, **generate}, self.model.generation_config, chat=False)
+        encoded = self.tokenizer([prefix + text for text in texts], truncation=True,
+                                 max_length=self.max_input_tokens)["input_ids"]
+        sources = [self.tokenizer.convert_ids_to_tokens(ids) for ids in encoded]
+        target_prefix = None
+        if first_token is not None:
+            target_prefix = [[self.tokenizer.convert_ids_to_tokens(first_token)]] * len(sources)
+        results = self.model.engine.translate_batch(sources, target_prefix=target_prefix, max_batch_size=len(sources),
+                                                    **options)
+        hypotheses = [result.hypotheses[0] for result in results]
+        if self.model.generation_config.forced_eos_token_id is not None:
+            # transformers makes the last token at the length limit the end token (BART, Marian); CTranslate2 lets
+            # the model pick it. Dropping it gives the same text.
+            limit = options["max_decoding_length"] + (1 if target_prefix else 0)
+            hypotheses = [tokens[:-1] if len(tokens) >= limit else tokens for tokens in hypotheses]
+        return [self._decode(tokens) for tokens in hypotheses]
+
+    def _decode(self, tokens: list[str]) -> str:
+        return self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(tokens), skip_special_tokens=True).strip()
+
+
+class ChatRunner:
+    """A causal chat export: single-turn prompts through the chat template, greedy by default, the answer only."""
+
+    def __init__(self, model: Ct2Model, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.generation_config = model.generation_config
+
+    def __call__(self, prompts: list[str], **generate: Any) -> list[str]:
+        generate.setdefault("do_sample", False)
+        options = decoding_options(generate, self.generation_config, chat=True)
+        starts = []
+        for prompt in prompts:
+            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=True,
+                                                     add_generation_prompt=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            starts.append(self.tokenizer.convert_ids_to_tokens(list(ids)))
+        eos = self.generation_config.eos_token_id if self.generation_config.eos_token_id is not None \
+            else self.tokenizer.eos_token_id
+        ends = [eos] if isinstance(eos, int) else list(eos or [])
+        results = self.model.engine.generate_batch(starts, max_batch_size=len(starts), include_prompt_in_result=False,
+                                                   end_token=ends or None, **options)
+        return [self.tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip() for result in results]
+
+    def clip(self, text: str, max_tokens: int) -> str:
+        return clip(self.tokenizer, text, max_tokens)

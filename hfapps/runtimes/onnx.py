@@ -1,0 +1,161 @@
+"""Encoder tasks on ONNX Runtime: export with `torch.onnx.export`, int8 by dynamic quantization, and a model
+object that the tasks' transformers pipelines run as they run the PyTorch model.
+
+Exported heads: sequence classification (sentiment, classification, zero-shot through an NLI model) and
+extractive question answering. int8 is ONNX Runtime's dynamic quantization: weights stored as int8, the
+activations' scale found per batch, so no calibration data is needed and the matrix products run on the
+CPU's int8 (VNNI) instructions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import QuestionAnsweringModelOutput, SequenceClassifierOutput
+
+from ..errors import ModelLoadError, TaskMismatchError
+
+logger = logging.getLogger("hfapps")
+
+MODEL_FILE = "model.onnx"
+#: head (the architecture's suffix) -> the graph's outputs, and the transformers output class that carries them
+HEADS: dict[str, tuple[tuple[str, ...], type]] = {
+    "ForSequenceClassification": (("logits",), SequenceClassifierOutput),
+    "ForQuestionAnswering": (("start_logits", "end_logits"), QuestionAnsweringModelOutput),
+}
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OPSET = 17
+
+
+def head_of(model: PreTrainedModel) -> str:
+    """The exportable head of `model`, or a TaskMismatchError naming the ones ONNX export takes."""
+    name = type(model).__name__
+    for suffix in HEADS:
+        if name.endswith(suffix):
+            return suffix
+    raise TaskMismatchError(
+        f"ONNX export takes encoder models with a sequence-classification or question-answering head "
+        f"(…{', …'.join(HEADS)}); {name} has neither. Encoder-decoder and chat models export with "
+        "--format ctranslate2.")
+
+
+class _Graph(torch.nn.Module):
+    """Positional inputs in, the head's output tensors out: the form `torch.onnx.export` traces."""
+
+    def __init__(self, model: PreTrainedModel, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model, self.inputs, self.outputs = model, inputs, outputs
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        result = self.model(**dict(zip(self.inputs, args)), return_dict=True)
+        return tuple(result[name] for name in self.outputs)
+
+
+def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str) -> list[str]:
+    """Write `model.onnx` (float32, or int8 weights) into `folder`; return the graph's input names."""
+    outputs, _ = HEADS[head_of(model)]
+    sample = tokenizer(["an example sentence to trace", "another"], ["a second segment", "one more"]
+                       if head_of(model) == "ForQuestionAnswering" else None, return_tensors="pt", padding=True)
+    inputs = tuple(name for name in INPUT_NAMES if name in sample)
+    graph = _Graph(model.float().eval(), inputs, outputs).eval()
+    target = os.path.join(folder, MODEL_FILE)
+    float_path = target if quantize == "none" else os.path.join(folder, "model-float32.onnx")
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about the Python branches it records; the mask and attention branches it warns about
+        # are shape checks that hold for every batch (the tests compare outputs over many shapes).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph, tuple(sample[name] for name in inputs), float_path, input_names=list(inputs),
+            output_names=list(outputs), opset_version=OPSET, dynamo=False,
+            dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in inputs},
+                          **{name: {0: "batch"} for name in outputs}},
+        )
+    if quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # per_channel keeps each output row's own scale: closer to float32 at the same speed.
+        quantize_logger = logging.getLogger()  # onnxruntime suggests pre-processing on the root logger; it measured
+        level = quantize_logger.level          # no better here (benchmarks/RESULTS.md)
+        quantize_logger.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(float_path, target, weight_type=QuantType.QInt8, per_channel=True)
+        finally:
+            quantize_logger.setLevel(level)
+        os.remove(float_path)
+    return list(inputs)
+
+
+class OnnxModel(PreTrainedModel):
+    """An ONNX Runtime session dressed as the transformers model it was exported from: called with the
+    tokenizer's tensors, it returns the same output class (logits, or start/end logits), so the tasks'
+    pipelines, batching and post-processing run unchanged."""
+
+    config_class = PretrainedConfig
+    base_model_prefix = "onnx"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: PretrainedConfig, session: Any = None, head: str = "ForSequenceClassification",
+                 device: torch.device | None = None) -> None:
+        super().__init__(config)
+        self.session = session
+        self.head = head
+        self._inputs = [i.name for i in session.get_inputs()] if session is not None else []
+        self._device = device or torch.device("cpu")
+
+    @classmethod
+    def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
+             device: torch.device) -> OnnxModel:
+        ort = __import__("onnxruntime")
+        path = os.path.join(ref.path, runtime.get("file", MODEL_FILE))
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"{ref.name!r} is an ONNX export without its model file {os.path.basename(path)}: "
+                                 "export it again with `hfapps export`.")
+        head = runtime.get("head", "ForSequenceClassification")
+        wanted = auto_class.__name__.replace("AutoModel", "")
+        if wanted != head:
+            raise TaskMismatchError(f"{ref.name!r} is an ONNX export of a …{head} model, which cannot run this "
+                                    f"task (it needs …{wanted}).")
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ModelLoadError("device='cuda' with an ONNX export needs onnxruntime-gpu "
+                                     "(pip install onnxruntime-gpu), or use the PyTorch model on the GPU.")
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(path, options, providers=providers)
+        except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise ModelLoadError(f"ONNX Runtime could not load {ref.name!r}: {err}") from err
+        # Named after the exported architecture, which the pipelines check against their supported models.
+        architecture = (getattr(config, "architectures", None) or [f"Onnx{head}"])[0]
+        named = type(architecture, (cls,), {"__module__": __name__})
+        return named(config, session, head, torch.device("cpu"))
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.float32
+
+    def to(self, *args: Any, **kwargs: Any) -> OnnxModel:
+        return self  # the session runs where it was created
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, **_: Any) -> Any:
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        if given["attention_mask"] is None:
+            given["attention_mask"] = torch.ones_like(input_ids)
+        if given["token_type_ids"] is None:
+            given["token_type_ids"] = torch.zeros_like(input_ids)
+        feed = {name: given[name].cpu().numpy() for name in self._inputs}
+        names, output_class = HEADS[self.head]
+        outputs = self.session.run(list(names), feed)
+        return output_class(**{name: torch.from_numpy(value) for name, value in zip(names, outputs)})
