@@ -31,7 +31,8 @@ class RecipeError(HfappsError, ValueError):
 
 @dataclass
 class ModelArguments:
-    model_name_or_path: str = field(metadata={"help": "Hub id or local folder of the pretrained model to start from."})
+    model_name_or_path: str | None = field(default=None, metadata={
+        "help": "Hub id or local folder of the pretrained model to start from (distillation: default the teacher)."})
     tokenizer_name: str | None = field(default=None, metadata={"help": "Tokenizer, if not the model's own."})
     dropout: float | None = field(
         default=None, metadata={"help": "Set the model's dropout probabilities (hidden, attention, classifier)."}
@@ -40,6 +41,22 @@ class ModelArguments:
                                                                      "(command line only)."})
     allow_pickle: bool = field(default=False, metadata={"help": "Allow loading pickle (.bin) weights "
                                                                 "(command line only)."})
+    teacher: str | None = field(default=None, metadata={
+        "help": "Distillation (sentiment, classification): a fine-tuned classifier whose softened outputs the "
+                "model learns from, besides the gold labels."})
+    student_layers: int | None = field(default=None, metadata={
+        "help": "Distillation: cut the student to this many of its layers, spread evenly (6 -> 3 keeps 1, 3, 5)."})
+    distill_temperature: float = field(default=2.0, metadata={
+        "help": "Distillation: softmax temperature for teacher and student (higher: softer targets)."})
+    distill_alpha: float = field(default=0.5, metadata={
+        "help": "Distillation: weight of the teacher's loss; 1 - distill_alpha goes to the gold labels."})
+
+    def __post_init__(self) -> None:
+        if not self.model_name_or_path and not self.teacher:
+            raise RecipeError("The recipe needs model_name_or_path: the model to fine-tune (a Hub id or a folder).")
+        if self.student_layers is not None and not self.teacher:
+            raise RecipeError("student_layers is a distillation key: set teacher too (the model the student "
+                              "learns from).")
 
 
 @dataclass

@@ -70,6 +70,9 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
     data_args.overwrite = data_args.overwrite or overwrite
     spec = TRAINING[data_args.task](data_args)
+    if model_args.teacher and data_args.task not in ("sentiment", "classification"):
+        raise RecipeError(f"Distillation (teacher:) trains sentiment and classification students, not "
+                          f"{data_args.task}.")
     resolved = recipe_config.to_dict(model_args, data_args, training_args)
     _check_training_args(data_args, training_args)
     checkpoint, start_over = _plan_output_dir(training_args, data_args, resolved)
@@ -81,6 +84,12 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     spec.check(splits)
 
     # Model and tokenizer, through models.py like every other load (its safety rules live there).
+    if model_args.teacher:
+        from . import distill
+
+        distill.check_teacher(model_args, getattr(spec, "labels", None))
+    model_args.model_name_or_path = model_args.model_name_or_path or model_args.teacher  # a student cut from it
+    assert model_args.model_name_or_path  # ModelArguments refuses a recipe with neither
     ref, config = models.resolve(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
     tokenizer_ref = models.resolve(model_args.tokenizer_name)[0] if model_args.tokenizer_name else ref
     tokenizer = models.load_tokenizer(tokenizer_ref, trust_remote_code=model_args.trust_remote_code)
@@ -90,6 +99,11 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     model = models.load_weights(ref, spec.auto_model, trust_remote_code=model_args.trust_remote_code,
                                 allow_pickle=model_args.allow_pickle, **extra)
     spec.configure(model)
+    trainer_class = spec.trainer_class
+    if model_args.teacher:
+        from . import distill
+
+        model, trainer_class = distill.prepare(model_args, model, tokenizer, trainer_class)
 
     # Every check has passed: only now may an earlier run in the output folder be cleared.
     with training_args.main_process_first(desc="preparing the output folder"):
@@ -105,7 +119,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     trainer_callbacks = [MarkCompleteCheckpoints(), *callbacks]
     if data_args.early_stopping_patience:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
-    trainer = spec.trainer_class(
+    trainer = trainer_class(
         model=model,
         args=training_args,
         train_dataset=tokenized["train"],

@@ -42,7 +42,7 @@ def test_shipped_recipe_validates_without_weights(path):
     assert data_args.task in TRAINING
     spec = TRAINING[data_args.task](data_args)
     assert spec.columns() and all(isinstance(c, str) for c in spec.columns())
-    assert model_args.model_name_or_path and data_args.dataset_name
+    assert (model_args.model_name_or_path or model_args.teacher) and data_args.dataset_name
     if training_args.load_best_model_at_end:
         assert training_args.eval_strategy == training_args.save_strategy
 
