@@ -1,7 +1,7 @@
 """`hfapps serve` under load, on loopback: dynamic batching against the same server with batching off
 (`--max-batch-size 1`), and both against the offline `hfapps.sentiment` batch on the same texts.
 
-    python benchmarks/bench_serve.py [--requests 512]
+    python benchmarks/bench_serve.py [--requests 512] [--model FOLDER]
 
 Workload: SST-2 dev sentences, one per request, from 64 concurrent clients: keep-alive HTTP/1.1 connections
 driven by asyncio in this process, which shares the machine's cores with the server. Latency p50/p99 at 1, 16
@@ -92,9 +92,11 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=512)
+    parser.add_argument("--model", default=None, help="a sentiment model folder (default: the cached MiniLM; an "
+                                                        "`hfapps export` folder works too)")
     args = parser.parse_args()
     need_data()
-    model = sentiment_model()
+    model = args.model or sentiment_model()
     texts = sst2("dev", args.requests)[0]
     print(machine())
     hfapps.sentiment(texts[:8], model=model)

@@ -77,6 +77,45 @@ def peak_flops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
     return 2 * n ** 3 / best
 
 
+def peak_int8_ops(n: int = 2048, repeat: int = 10) -> float:
+    """Measured int8 multiply-adds x 2 per second of an n x n ONNX Runtime MatMulInteger (the kernel that int8
+    exports run on: VNNI where the CPU has it), the best of `repeat`."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "peak",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
+         helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feed = {"a": rng.integers(0, 255, (n, n), dtype=np.uint8), "b": rng.integers(-127, 127, (n, n), dtype=np.int8)}
+    session.run(None, feed)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        session.run(None, feed)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def teacher_model() -> str:
+    """MiniLM-L6 fine-tuned with the shipped sentiment recipe on 20,000 SST-2 sentences (cached): the model the
+    compression benchmarks export and distill (0.875 SST-2 dev accuracy when it was trained here)."""
+    out = os.path.join(CACHE, "sentiment-teacher")
+    if not os.path.isfile(os.path.join(out, "hfapps.json")):
+        from hfapps.train import train
+
+        train("sentiment", ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
+                            "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), "--max_train_samples",
+                            "20000", "--output_dir", out, "--overwrite", "true", "--save_strategy", "no",
+                            "--eval_strategy", "no", "--load_best_model_at_end", "false"])
+    return out
+
+
 def encoder_flops(config, lengths: list[int]) -> float:
     """Forward FLOPs of a BERT-style encoder: 2 x non-embedding parameters x tokens, plus attention
     (QK^T and AV: 4 x hidden x tokens^2 per layer)."""

@@ -64,6 +64,7 @@ HUB_MODELS = {
     "Helsinki-NLP/opus-mt-en-de": tiny_models.make_bart,
     "distilbert/distilbert-base-cased-distilled-squad": tiny_models.make_qa,
     "google-t5/t5-small": tiny_models.make_t5,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": tiny_models.make_chat_llama,
 }
 
 

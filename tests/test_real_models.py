@@ -96,3 +96,52 @@ def test_smollm2_summarizes_and_translates_through_its_chat_template():
     translator = hfapps.load("translation", SMOLLM2, source="en", target="fr")
     out = translator(["Good morning, how are you?", "The library opens next spring."], max_new_tokens=30)
     assert all(len(o["translation_text"]) > 3 for o in out)
+
+
+def test_fine_tuned_minilm_exported_to_int8_agrees_on_held_out_sentences(tmp_path):
+    """The real MiniLM fine-tuned on hfapps' sample reviews, exported to ONNX int8: >= 98% of the held-out
+    sentences get the same label as the float32 model."""
+    packaged(MINILM)
+    need_module("onnxruntime")
+    from datasets import load_dataset
+
+    from hfapps.data import SAMPLE_DIR
+    from hfapps.export import export
+    from hfapps.train import train
+
+    reviews = load_dataset("csv", data_files=f"{SAMPLE_DIR}/sentiment.csv")["train"].train_test_split(
+        test_size=0.25, seed=0)
+    reviews["train"].to_csv(str(tmp_path / "train.csv"))
+    model, int8 = str(tmp_path / "model"), str(tmp_path / "int8")
+    train("sentiment", ["--dataset_name", "", "--train_file", str(tmp_path / "train.csv"), "--text_column", "text",
+                        "--num_train_epochs", "4", "--save_strategy", "no", "--eval_strategy", "no",
+                        "--load_best_model_at_end", "false", "--output_dir", model])
+    report = export(model, int8, quantize="int8")
+    held_out = reviews["test"]["text"]
+    reference = hfapps.sentiment(held_out, model=model)
+    exported = hfapps.sentiment(held_out, model=int8)
+    same = sum(a["label"] == b["label"] for a, b in zip(reference, exported)) / len(held_out)
+    assert same >= 0.98, same
+    accuracy = sum(p["label"] == g for p, g in zip(reference, reviews["test"]["label"])) / len(held_out)
+    assert accuracy > 0.75, accuracy  # the model learned something, so agreement is not about a constant
+    assert report["agreement"] >= 0.95 and os.path.getsize(os.path.join(int8, "model.onnx")) < 0.3 * os.path.getsize(
+        os.path.join(model, "model.safetensors"))
+
+
+def test_smollm2_through_ctranslate2_answers_through_its_chat_template(tmp_path):
+    packaged(SMOLLM2)
+    need_module("gguf")
+    need_module("ctranslate2")
+    from hfapps.export import export
+
+    out = str(tmp_path / "smollm2-int8")
+    export(SMOLLM2, out, quantize="int8", measure=False)
+    assert not any(name.endswith(".gguf") for name in os.listdir(out))
+    task = hfapps.load("summarization", out)
+    assert task.runtime == "ctranslate2" and task.chat is not None
+    summary = task(PARAGRAPH, max_new_tokens=40)["summary_text"]
+    assert 10 < len(summary) < len(PARAGRAPH) and "<|im_" not in summary
+    translator = hfapps.load("translation", out, source="en", target="fr")
+    out_texts = translator(["Good morning, how are you?", "The library opens next spring."], max_new_tokens=30)
+    assert all(len(o["translation_text"]) > 3 for o in out_texts)
+    assert "bonjour" in out_texts[0]["translation_text"].lower()

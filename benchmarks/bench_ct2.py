@@ -1,0 +1,121 @@
+"""CTranslate2 exports (`hfapps export --format ctranslate2`) against the transformers 4.57 pipelines users had.
+
+    python benchmarks/bench_ct2.py
+
+Seq2seq: bench_seq2seq.py's workloads and model (t5-small's size, random weights, a tokenizer trained on the
+text): 48 XSum documents to summarize and 96 WMT16 sentences to translate, batch 16 on both sides, greedy,
+exactly 32 new tokens per text. Chat: bench_chat.py's workload (SmolLM2-135M-Instruct from the `demo` extra's
+GGUF file, hfapps' translation prompt, 48 sentences, batch 16, exactly 32 new tokens), plus the time to load the
+model: the GGUF file de-quantized by transformers against the CTranslate2 export. Best of 3 runs each; the
+4.57 pipelines run in the virtual environment tf457.py creates. Identical outputs are counted against the 4.57
+pipeline's (random weights make near-ties common, so float32 itself is not always 100%).
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+import hfapps  # noqa: E402
+import tf457  # noqa: E402
+from bench_chat import MODEL as CHAT_MODEL  # noqa: E402
+from bench_seq2seq import documents, sentences, t5_small_sized  # noqa: E402
+from common import (CACHE, best_of, causal_lm_flops, machine, need_data, peak_flops, peak_int8_ops,  # noqa: E402
+                    seq2seq_flops)
+from hfapps.export import export  # noqa: E402
+
+BATCH, NEW_TOKENS, REPEATS = 16, 32, 3
+GENERATE = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "num_beams": 1, "do_sample": False}
+
+
+def exported(model: str, name: str, quantize: str) -> tuple[str, float]:
+    out = os.path.join(CACHE, f"{name}-ct2-{quantize}")
+    start = time.perf_counter()
+    export(model, out, format="ctranslate2", quantize=quantize, overwrite=True, measure=False)
+    return out, time.perf_counter() - start
+
+
+def row(name: str, seconds: float, base_s: float, n: int, same: float, flops: float, peak: float) -> None:
+    print(f"{name:40s} {n / seconds:8.2f} {base_s / seconds:8.2f}x {same:10.1%} {100 * flops / seconds / peak:9.1f}%")
+
+
+def seq2seq(peak32: float, peak8: float) -> None:
+    docs, sents = documents(48), sentences(96)
+    model = t5_small_sized(documents(500) + sentences(1999))
+    texts = {"summarization": docs, "translation": sents}
+    pipelines = {"summarization": "summarization", "translation": "translation_en_to_ro"}
+    base = tf457.run([{"task": pipelines[task], "model": model, "inputs": texts[task], "repeats": REPEATS,
+                       "kwargs": {**GENERATE, "batch_size": BATCH, "truncation": True}} for task in texts])
+    variants = [(f"hfapps, CTranslate2 {label}", exported(model, "t5-small-sized", q)[0], peak) for label, q, peak in
+                (("float32", "none", peak32), ("int8", "int8", peak8))]
+    print(f"\nSeq2seq, t5-small-sized, transformers {base['transformers']} baseline; batch {BATCH}, "
+          f"{NEW_TOKENS} new tokens")
+    print(f"{'':40s} {'texts/s':>8s} {'speed-up':>9s} {'identical':>10s} {'% of peak':>10s}")
+    for (task, inputs), result in zip(texts.items(), base["runs"]):
+        helper = hfapps.load(task, model, batch_size=BATCH, progress=False)
+        source = [min(len(ids), 512) for ids in helper.tokenizer(inputs)["input_ids"]]
+        flops = seq2seq_flops(helper.config, source, NEW_TOKENS)
+        key = "summary_text" if task == "summarization" else "translation_text"
+        print(f"{task}: {len(inputs)} texts, mean {sum(source) / len(source):.0f} source tokens")
+        row("  transformers 4.57 pipeline (baseline)", result["seconds"], result["seconds"], len(inputs), 1.0, flops,
+            peak32)
+        for name, path, peak in [("hfapps, PyTorch float32", model, peak32), *variants]:
+            task_model = hfapps.load(task, path, batch_size=BATCH, progress=False)
+            task_model(inputs[:2], **GENERATE)
+            ours, seconds = best_of(REPEATS, task_model, inputs, **GENERATE)
+            same = sum(o[key] == b for o, b in zip(ours, result["outputs"])) / len(inputs)
+            row(f"  {name}", seconds, result["seconds"], len(inputs), same, flops, peak)
+
+
+def chat(peak32: float, peak8: float) -> None:
+    texts = sentences(48)
+    options = {"source": "en", "target": "fr"}
+    start = time.perf_counter()
+    translator = hfapps.load("translation", CHAT_MODEL, batch_size=BATCH, progress=False)
+    gguf_load = time.perf_counter() - start
+    prompts = [translator._prompt(text, **options) for text in texts]
+    chats = [[{"role": "user", "content": prompt}] for prompt in prompts]
+    lengths = [len(translator.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True,
+                                                             return_dict=True)["input_ids"]) for c in chats]
+    flops = causal_lm_flops(translator.chat.pipeline.model.config, lengths, NEW_TOKENS)
+    ref = translator.ref
+    base = tf457.run([{"task": "text-generation", "model": ref.path, "gguf_file": ref.gguf_file, "inputs": chats,
+                       "repeats": REPEATS, "kwargs": {**GENERATE, "batch_size": BATCH, "return_full_text": False}}])
+    result = base["runs"][0]
+    print(f"\nChat: {CHAT_MODEL} (GGUF Q4_1 file), translation prompts of {min(lengths)}-{max(lengths)} tokens, "
+          f"batch {BATCH}, {NEW_TOKENS} new tokens; transformers {base['transformers']} baseline")
+    print(f"{'':40s} {'texts/s':>8s} {'speed-up':>9s} {'identical':>10s} {'% of peak':>10s} {'load s':>7s}")
+    row("transformers 4.57 text-generation", result["seconds"], result["seconds"], len(texts), 1.0, flops, peak32)
+    del translator
+    hfapps.clear_cache()
+    for label, quantize, peak in (("float32", "none", peak32), ("int8", "int8", peak8)):
+        path, export_s = exported(CHAT_MODEL, "smollm2", quantize)
+        start = time.perf_counter()
+        helper = hfapps.load("translation", path, batch_size=BATCH, progress=False)
+        load_s = time.perf_counter() - start
+        helper(texts[:2], **options, **GENERATE)
+        ours, seconds = best_of(REPEATS, helper, texts, **options, **GENERATE)
+        same = sum(o["translation_text"] == b for o, b in zip(ours, result["outputs"])) / len(texts)
+        row(f"hfapps, CTranslate2 {label}", seconds, result["seconds"], len(texts), same, flops, peak)
+        print(f"{'':40s} load {load_s:.1f} s (the GGUF file, de-quantized: {gguf_load:.1f} s); export took "
+              f"{export_s:.0f} s once")
+        if label == "int8":
+            print(f"example: {texts[0]!r}\n  4.57:      {result['outputs'][0]!r}\n  ct2 int8:  "
+                  f"{ours[0]['translation_text']!r}")
+
+
+def main() -> None:
+    need_data()
+    peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
+    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
+          "(ONNX Runtime MatMulInteger; CTranslate2 uses its own int8 kernels)")
+    seq2seq(peak32, peak8)
+    chat(peak32, peak8)
+
+
+if __name__ == "__main__":
+    main()

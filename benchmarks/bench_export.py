@@ -1,0 +1,125 @@
+"""Compression on the encoder tasks: ONNX Runtime (float32, int8) and distillation, against hfapps' own float32
+PyTorch path and the plain transformers pipeline, with what each step costs in accuracy.
+
+    python benchmarks/bench_export.py
+
+Classification: the sentiment teacher (MiniLM-L6 fine-tuned with the shipped recipe on 20,000 SST-2 sentences,
+cached), exported by `hfapps export`, and a 3-layer student distilled from it with the shipped distill recipe
+(SST-2 files instead of the Hub). Speed on the mixed-length workload of bench_classification.py (SST-2 dev, AG
+News, SQuAD contexts: 5 to 500+ tokens), the best of 2 runs; labels compared with hfapps float32 on that workload;
+accuracy on all 872 SST-2 dev sentences. QA: bench_qa.py's model and 200 SQuAD dev questions (windows 384,
+stride 128), EM/F1 against the gold answers. The share of peak uses the machine's measured float32 matmul and
+int8 MatMulInteger peaks, in this run.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+from transformers import pipeline  # noqa: E402
+
+import hfapps  # noqa: E402
+from common import (CACHE, DATA, best_of, encoder_flops, machine, mixed_texts, need_data, peak_flops,  # noqa: E402
+                    peak_int8_ops, sst2, teacher_model)
+from hfapps import metrics  # noqa: E402
+from hfapps.export import export  # noqa: E402
+
+BATCH = 32
+
+
+def student_model(teacher: str) -> str:
+    """The shipped distill recipe on the SST-2 files (cached)."""
+    out = os.path.join(CACHE, "sentiment-student")
+    if not os.path.isfile(os.path.join(out, "hfapps.json")):
+        from hfapps.train import train
+
+        train("distill", ["--teacher", teacher, "--dataset_name", "", "--train_file",
+                          os.path.join(DATA, "sst2", "train.tsv"), "--validation_file",
+                          os.path.join(DATA, "sst2", "dev.tsv"), "--output_dir", out, "--overwrite", "true",
+                          "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"])
+    return out
+
+
+def exported(model: str, quantize: str) -> str:
+    out = os.path.join(CACHE, f"{os.path.basename(model)}-onnx-{quantize}")
+    export(model, out, quantize=quantize, overwrite=True, measure=False)
+    return out
+
+
+def size_mb(path: str) -> float:
+    files = [f for f in os.listdir(path) if f.endswith((".onnx", ".safetensors"))]
+    return sum(os.path.getsize(os.path.join(path, f)) for f in files) / 1e6
+
+
+def classification(peak32: float, peak8: float) -> None:
+    teacher = teacher_model()
+    student = student_model(teacher)
+    texts = mixed_texts(sst2_n=300, ag_n=300, squad_n=200)
+    dev, gold = sst2("dev")
+    baseline = pipeline("text-classification", model=teacher, device="cpu")
+    lengths = [min(len(ids), 512) for ids in baseline.tokenizer(texts)["input_ids"]]
+    print(f"\nClassification: {len(texts)} mixed texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
+          f"max {max(lengths)}); SST-2 dev: {len(dev)} sentences")
+    baseline(texts[:8], batch_size=BATCH, truncation=True)
+    _, base_s = best_of(2, baseline, texts, batch_size=BATCH, truncation=True)
+    variants = [("hfapps, PyTorch float32", teacher, peak32), ("hfapps, ONNX float32", exported(teacher, "none"), peak32),
+                ("hfapps, ONNX int8", exported(teacher, "int8"), peak8),
+                ("distilled 3 layers, PyTorch float32", student, peak32),
+                ("distilled 3 layers, ONNX int8", exported(student, "int8"), peak8)]
+    print(f"{'':38s} {'texts/s':>8s} {'vs pipeline':>11s} {'vs hfapps fp32':>14s} {'labels = teacher fp32':>21s} "
+          f"{'SST-2 acc':>9s} {'MB':>6s} {'% of peak':>9s}")
+    print(f"{'transformers pipeline, float32':38s} {len(texts) / base_s:8.1f} {1:10.2f}x")
+    reference, reference_s, reference_dev = None, None, None
+    for name, path, peak in variants:
+        task = hfapps.load("sentiment", path, batch_size=BATCH, progress=False)
+        task(texts[:8])
+        out, seconds = best_of(2, task, texts)
+        on_dev = task(dev)
+        accuracy = sum(p["label"] == ["NEGATIVE", "POSITIVE"][g] for p, g in zip(on_dev, gold)) / len(dev)
+        if reference is None:
+            reference, reference_s, reference_dev = out, seconds, on_dev
+        same = sum(a["label"] == b["label"] for a, b in zip(out, reference)) / len(texts)
+        same_dev = sum(a["label"] == b["label"] for a, b in zip(on_dev, reference_dev)) / len(dev)
+        flops = encoder_flops(task.config, lengths)
+        print(f"{name:38s} {len(texts) / seconds:8.1f} {base_s / seconds:10.2f}x {reference_s / seconds:13.2f}x "
+              f"{same:9.2%} ({same_dev:6.2%} dev) {accuracy:9.4f} {size_mb(path):6.1f} "
+              f"{100 * flops / seconds / peak:8.0f}%")
+
+
+def question_answering(peak32: float, peak8: float) -> None:
+    from bench_qa import N, qa_model, workload
+
+    model = qa_model()
+    questions, contexts, gold = workload()
+    options = {"max_seq_len": 384, "doc_stride": 128}
+    squad = metrics.load("squad")
+    print(f"\nQuestion answering: {N} SQuAD dev questions, windows of 384 tokens, stride 128")
+    print(f"{'':24s} {'questions/s':>11s} {'vs hfapps fp32':>14s} {'EM':>6s} {'F1':>6s} {'answers = fp32':>14s} "
+          f"{'MB':>6s}")
+    reference, reference_s = None, None
+    for name, path in (("hfapps, PyTorch float32", model), ("hfapps, ONNX int8", exported(model, "int8"))):
+        task = hfapps.load("question-answering", path, batch_size=16, progress=False)
+        task(question=questions[:2], context=contexts[:2], **options)
+        out, seconds = best_of(2, task, question=questions, context=contexts, **options)
+        if reference is None:
+            reference, reference_s = out, seconds
+        scores = squad.compute(predictions=[o["answer"] for o in out], references=gold)
+        same = sum(a["answer"] == b["answer"] for a, b in zip(out, reference)) / N
+        print(f"{name:24s} {N / seconds:11.1f} {reference_s / seconds:13.2f}x {scores['exact_match']:6.1f} "
+              f"{scores['f1']:6.1f} {same:14.1%} {size_mb(path):6.1f}")
+
+
+def main() -> None:
+    need_data()
+    peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
+    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
+          "MatMulInteger (ONNX Runtime)")
+    classification(peak32, peak8)
+    question_answering(peak32, peak8)
+
+
+if __name__ == "__main__":
+    main()
