@@ -32,3 +32,6 @@ bench: install
 	$(PY) benchmarks/bench_seq2seq.py
 	$(PY) benchmarks/bench_chat.py
 	$(PY) benchmarks/bench_qa.py
+	$(PY) benchmarks/bench_serve.py
+	$(PY) benchmarks/bench_export.py
+	$(PY) benchmarks/bench_ct2.py

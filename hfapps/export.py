@@ -25,6 +25,7 @@ import tempfile
 import time
 from typing import Any
 
+import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoModelForQuestionAnswering,
@@ -147,7 +148,7 @@ def _write(ref: Any, config: Any, meta: dict[str, Any], auto_class: Any, task: s
            folder: str, trust_remote_code: bool) -> dict[str, Any]:
     """The export itself, into `folder`; returns hfapps.json's "runtime" entry."""
     started = time.perf_counter()
-    model = models.load_weights(ref, auto_class, trust_remote_code=trust_remote_code).float().eval()
+    model = models.load_weights(ref, auto_class, trust_remote_code=trust_remote_code, dtype=torch.float32).eval()
     tokenizer = models.load_tokenizer(ref, trust_remote_code=trust_remote_code)
     if hasattr(model.config, "quantization_config"):  # a de-quantized GGUF model: its weights are plain now
         del model.config.quantization_config

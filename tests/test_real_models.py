@@ -114,7 +114,7 @@ def test_fine_tuned_minilm_exported_to_int8_agrees_on_held_out_sentences(tmp_pat
     reviews["train"].to_csv(str(tmp_path / "train.csv"))
     model, int8 = str(tmp_path / "model"), str(tmp_path / "int8")
     train("sentiment", ["--dataset_name", "", "--train_file", str(tmp_path / "train.csv"), "--text_column", "text",
-                        "--num_train_epochs", "4", "--save_strategy", "no", "--eval_strategy", "no",
+                        "--num_train_epochs", "8", "--save_strategy", "no", "--eval_strategy", "no",
                         "--load_best_model_at_end", "false", "--output_dir", model])
     report = export(model, int8, quantize="int8")
     held_out = reviews["test"]["text"]

@@ -62,7 +62,7 @@ def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str
     sample = tokenizer(["an example sentence to trace", "another"], ["a second segment", "one more"]
                        if head_of(model) == "ForQuestionAnswering" else None, return_tensors="pt", padding=True)
     inputs = tuple(name for name in INPUT_NAMES if name in sample)
-    graph = _Graph(model.float().eval(), inputs, outputs).eval()
+    graph = _Graph(model.eval(), inputs, outputs).eval()
     target = os.path.join(folder, MODEL_FILE)
     float_path = target if quantize == "none" else os.path.join(folder, "model-float32.onnx")
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
