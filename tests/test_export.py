@@ -270,3 +270,19 @@ def test_the_server_serves_exports(tiny, tmp_path, onnx_runtime, ct2_runtime):
         assert status == 200 and body == hfapps.summarize(TEXTS[:2], model=t5, **FIXED)
     finally:
         server.stop()
+
+
+def test_int8_keeps_the_first_layers_down_projection_in_float32(tiny, tmp_path, onnx_runtime):
+    import onnx
+
+    from hfapps.runtimes.onnx import first_layer_products
+
+    float32, int8 = str(tmp_path / "f32"), str(tmp_path / "int8")
+    export(tiny["classifier"], float32, measure=False)
+    kept = first_layer_products(os.path.join(float32, "model.onnx"))
+    assert kept == ["/model/bert/encoder/layer.0/output/dense/MatMul"]
+    export(tiny["classifier"], int8, quantize="int8", measure=False)
+    nodes = {node.name: node.op_type for node in onnx.load(os.path.join(int8, "model.onnx")).graph.node}
+    assert nodes[kept[0]] == "MatMul"  # left as it was
+    assert nodes.get("/model/bert/encoder/layer.1/output/dense/MatMul") is None  # replaced by an int8 product
+    assert sum(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in nodes.values()) >= 6
