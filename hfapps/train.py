@@ -163,6 +163,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
         "versions": report.versions(), "seed": training_args.seed, "world_size": training_args.world_size,
         "device": str(training_args.device), "wall_seconds": round(time.time() - started, 1),
         "resumed_from": checkpoint, "global_step": trainer.state.global_step,
+        "report_to": list(training_args.report_to or []),
     })
     report.plot_curve(trainer.state.log_history, os.path.join(out, "training_curve.png"))
     report.model_card(os.path.join(out, "README.md"), task=data_args.task, base_model=ref.name,
@@ -232,6 +233,21 @@ def _check_training_args(data_args, training_args) -> None:
     if data_args.early_stopping_patience and not training_args.load_best_model_at_end:
         raise RecipeError("early_stopping_patience needs load_best_model_at_end: true (with eval_strategy and "
                           "save_strategy alike, e.g. both 'epoch'), so that the best checkpoint is kept and restored.")
+    _check_report_to(training_args.report_to or [])
+
+
+def _check_report_to(report_to: list[str]) -> None:
+    """Every `report_to` integration is one transformers has, and its package is installed (before any training)."""
+    from transformers.integrations import get_available_reporting_integrations
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    for name in report_to:
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise RecipeError(f"report_to {name!r} is not an integration transformers has; use one of "
+                              f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
+        if name not in get_available_reporting_integrations():
+            extra = "'hfapps[tensorboard]'" if name == "tensorboard" else name.replace("_", "-")
+            raise RecipeError(f"report_to {name!r} needs its package, which is not installed: pip install {extra}.")
 
 
 def _plan_output_dir(training_args, data_args, resolved: dict[str, Any]) -> tuple[str | None, bool]:

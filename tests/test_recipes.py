@@ -283,6 +283,33 @@ def test_early_stopping_stops_and_keeps_the_best(tiny, data, tmp_path):
     assert run["global_step"] == 2  # no improvement after the first evaluation, patience 1
 
 
+def test_report_to_tensorboard_writes_event_files_and_is_recorded(tiny, data, tmp_path):
+    from conftest import need_module
+
+    need_module("tensorboard")
+    out = tmp_path / "tb"
+    recipe_run("sentiment", tiny, data, out, ["--report_to", "tensorboard"])
+    events = glob.glob(str(out / "runs" / "*" / "events.out.tfevents.*"))
+    assert events and os.path.getsize(events[0]) > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = EventAccumulator(os.path.dirname(events[0]))
+    logged.Reload()
+    assert "train/loss" in logged.Tags()["scalars"]  # the training loss, step by step
+    assert json.load(open(out / "run.json"))["report_to"] == ["tensorboard"]
+
+
+def test_report_to_an_unknown_or_missing_integration_is_refused_before_training(tiny, data, tmp_path):
+    import importlib.util
+
+    with pytest.raises(RecipeError, match="not an integration transformers has.*tensorboard"):
+        recipe_run("sentiment", tiny, data, tmp_path / "a", ["--report_to", "tensorbord"])
+    if importlib.util.find_spec("wandb") is None:
+        with pytest.raises(RecipeError, match="pip install wandb"):
+            recipe_run("sentiment", tiny, data, tmp_path / "b", ["--report_to", "wandb"])
+    assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
 def test_cli_train_recipes_and_evaluate(tiny, data, tmp_path, capsys):
     out = tmp_path / "cli"
     code = main(["train", "sentiment", *FAST, "--model_name_or_path", tiny["classifier"], "--train_file",
