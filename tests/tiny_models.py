@@ -89,11 +89,11 @@ def make_classifier(path: str, labels=("NEGATIVE", "POSITIVE"), max_positions: i
     return _save(BertForSequenceClassification(config), tokenizer, path)
 
 
-def make_encoder(path: str, max_positions: int = 512, hidden: int = 32) -> str:
+def make_encoder(path: str, max_positions: int = 512, hidden: int = 32, layers: int = 2) -> str:
     """A bare BERT encoder without a head, as sentence-transformers checkpoints ship (to fine-tune)."""
     tokenizer = bert_tokenizer(max_length=max_positions)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                         intermediate_size=2 * hidden, max_position_embeddings=max_positions, architectures=["BertModel"])
     return _save(BertModel(config), tokenizer, path)
 
