@@ -8,7 +8,8 @@ order; `<task>` is the task's command, name or alias), `GET /v1/models`, `GET /h
 
 Every error is JSON, `{"error": {"type", "message"}}`: 400 malformed JSON, 401 a wrong or missing API key, 404 a
 task that is not loaded (listing those that are), 413 a body over the size limit, 422 input or options the task
-cannot take (naming the limit or the problem), 503 a model still loading or out of memory. The server binds to
+cannot take (naming the limit or the problem), 503 a model that failed to load, or did not load within
+LOAD_WAIT_SECONDS, or out of memory. The server binds to
 127.0.0.1 unless told otherwise, and anywhere else only with an API key.
 """
 
@@ -134,6 +135,10 @@ class _Served:
                 "runtime": None if task is None else task.runtime}
 
 
+#: How long a request waits for its model to finish loading before a 503.
+LOAD_WAIT_SECONDS = 120
+
+
 def _error(status: int, kind: str, message: str):
     from fastapi.responses import JSONResponse
 
@@ -250,6 +255,7 @@ def create_app(config: ServeConfig) -> Any:
                 entry.load()
 
         loading = asyncio.get_running_loop().run_in_executor(None, load_all)
+        app.state.loading = loading
         yield
         await loading
         for entry in served.values():
@@ -267,6 +273,13 @@ def create_app(config: ServeConfig) -> Any:
         return _error(422, "InputError", _validation_message(errors))
 
     async def run(entry: _Served, body: Any) -> Any:
+        if entry.task is None and entry.error is None:
+            # Still loading: wait for it. With --workers, /ready answers for one process only, and a request
+            # may reach another that started later.
+            try:
+                await asyncio.wait_for(asyncio.shield(app.state.loading), LOAD_WAIT_SECONDS)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a failed load is reported below
+                pass
         if entry.task is None:
             state = f"not loaded: {entry.error}" if entry.error else "still loading"
             return _error(503, "NotReady", f"{entry.cls.name} is {state}.")
