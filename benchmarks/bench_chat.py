@@ -27,15 +27,13 @@ BATCH, NEW_TOKENS, REPEATS, N = 16, 32, 3, 48
 GENERATE = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False}
 
 
-def main() -> None:
-    need_data()
-    small = "--small" in sys.argv  # a quick functional check, not a measurement
-    texts, repeats = (sentences(4), 1) if small else (sentences(N), REPEATS)
-    peak = peak_flops(torch.float32)
-    print(f"machine: {machine()}; peak matmul {peak / 1e9:.0f} GFLOP/s fp32")
-    translator = hfapps.load("translation", MODEL, batch_size=BATCH, progress=False)
-    options = {"source": "en", "target": "fr"}
-    prompts = [translator._prompt(text, **options) for text in texts]
+OPTIONS = {"source": "en", "target": "fr"}
+
+
+def baseline(translator, texts: list[str], repeats: int) -> tuple[list[int], float, dict]:
+    """The 4.57 text-generation pipeline on the chat messages hfapps' translation prompt makes of `texts`: the
+    prompts' token lengths, the workload's FLOPs, and tf457's report."""
+    prompts = [translator._prompt(text, **OPTIONS) for text in texts]
     chats = [[{"role": "user", "content": prompt}] for prompt in prompts]
     lengths = [len(translator.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True,
                                                              return_dict=True)["input_ids"]) for chat in chats]
@@ -43,9 +41,20 @@ def main() -> None:
     ref = translator.ref
     base = tf457.run([{"task": "text-generation", "model": ref.path, "gguf_file": ref.gguf_file, "inputs": chats,
                        "repeats": repeats, "kwargs": {**GENERATE, "batch_size": BATCH, "return_full_text": False}}])
+    return lengths, flops, base
+
+
+def main() -> None:
+    need_data()
+    small = "--small" in sys.argv  # a quick functional check, not a measurement
+    texts, repeats = (sentences(4), 1) if small else (sentences(N), REPEATS)
+    peak = peak_flops(torch.float32)
+    print(f"machine: {machine()}; peak matmul {peak / 1e9:.0f} GFLOP/s fp32")
+    translator = hfapps.load("translation", MODEL, batch_size=BATCH, progress=False)
+    lengths, flops, base = baseline(translator, texts, repeats)
     result = base["runs"][0]
-    translator(texts[:2], **options, **GENERATE)
-    ours, seconds = best_of(repeats, translator, texts, **options, **GENERATE)
+    translator(texts[:2], **OPTIONS, **GENERATE)
+    ours, seconds = best_of(repeats, translator, texts, **OPTIONS, **GENERATE)
     same = sum(o["translation_text"] == b for o, b in zip(ours, result["outputs"])) / len(texts)
     print(f"transformers {base['transformers']} in {tf457.VENV}; {len(texts)} WMT16 sentences, prompts of "
           f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}), best of {repeats}\n")

@@ -18,14 +18,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 
 import hfapps  # noqa: E402
 import tf457  # noqa: E402
+import bench_chat as chat_baseline  # noqa: E402
 from bench_chat import MODEL as CHAT_MODEL  # noqa: E402
 from bench_seq2seq import documents, sentences, t5_small_sized  # noqa: E402
-from common import (CACHE, best_of, causal_lm_flops, machine, need_data, peak_flops, peak_int8_ops,  # noqa: E402
-                    seq2seq_flops)
+from common import CACHE, best_of, need_data, print_peaks, seq2seq_flops  # noqa: E402
 from hfapps.export import export  # noqa: E402
 
 BATCH, NEW_TOKENS, REPEATS = 16, 32, 3
@@ -75,18 +74,11 @@ def seq2seq(peak32: float, peak8: float) -> None:
 
 def chat(peak32: float, peak8: float) -> None:
     texts = sentences(48)
-    options = {"source": "en", "target": "fr"}
+    options = chat_baseline.OPTIONS
     start = time.perf_counter()
     translator = hfapps.load("translation", CHAT_MODEL, batch_size=BATCH, progress=False)
     gguf_load = time.perf_counter() - start
-    prompts = [translator._prompt(text, **options) for text in texts]
-    chats = [[{"role": "user", "content": prompt}] for prompt in prompts]
-    lengths = [len(translator.tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True,
-                                                             return_dict=True)["input_ids"]) for c in chats]
-    flops = causal_lm_flops(translator.chat.pipeline.model.config, lengths, NEW_TOKENS)
-    ref = translator.ref
-    base = tf457.run([{"task": "text-generation", "model": ref.path, "gguf_file": ref.gguf_file, "inputs": chats,
-                       "repeats": REPEATS, "kwargs": {**GENERATE, "batch_size": BATCH, "return_full_text": False}}])
+    lengths, flops, base = chat_baseline.baseline(translator, texts, REPEATS)
     result = base["runs"][0]
     print(f"\nChat: {CHAT_MODEL} (GGUF Q4_1 file), translation prompts of {min(lengths)}-{max(lengths)} tokens, "
           f"batch {BATCH}, {NEW_TOKENS} new tokens; transformers {base['transformers']} baseline")
@@ -112,9 +104,7 @@ def chat(peak32: float, peak8: float) -> None:
 
 def main() -> None:
     need_data()
-    peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
-    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
-          "(ONNX Runtime MatMulInteger; CTranslate2 uses its own int8 kernels)")
+    peak32, peak8 = print_peaks()  # CTranslate2 runs its own int8 kernels; ONNX Runtime's peak is the yardstick
     if "--chat" not in sys.argv:
         seq2seq(peak32, peak8)
     if "--seq2seq" not in sys.argv:

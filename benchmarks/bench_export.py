@@ -18,12 +18,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 import hfapps  # noqa: E402
-from common import (CACHE, DATA, best_of, encoder_flops, machine, mixed_texts, need_data, peak_flops,  # noqa: E402
-                    peak_int8_ops, sst2, teacher_model)
+from common import (CACHE, best_of, encoder_flops, mixed_texts, need_data, print_peaks, sst2,  # noqa: E402
+                    sst2_run, teacher_model)
 from hfapps import metrics  # noqa: E402
 from hfapps.export import export  # noqa: E402
 
@@ -32,15 +31,7 @@ BATCH = 32
 
 def student_model(teacher: str) -> str:
     """The shipped distill recipe on the SST-2 files (all 67,349 training sentences; cached)."""
-    out = os.path.join(CACHE, "sentiment-student")
-    if not os.path.isfile(os.path.join(out, "hfapps.json")):
-        from hfapps.train import train
-
-        train("distill", ["--teacher", teacher, "--dataset_name", "", "--train_file",
-                          os.path.join(DATA, "sst2", "train.tsv"), "--validation_file",
-                          os.path.join(DATA, "sst2", "dev.tsv"), "--output_dir", out, "--overwrite", "true",
-                          "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false"])
-    return out
+    return sst2_run("distill", "sentiment-student", "--teacher", teacher)
 
 
 def exported(model: str, quantize: str) -> str:
@@ -114,9 +105,7 @@ def question_answering(peak32: float, peak8: float) -> None:
 
 def main() -> None:
     need_data()
-    peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
-    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
-          "MatMulInteger (ONNX Runtime)")
+    peak32, peak8 = print_peaks()
     classification(peak32, peak8)
     question_answering(peak32, peak8)
 

@@ -52,17 +52,22 @@ def mixed_texts(sst2_n: int, ag_n: int, squad_n: int) -> list[str]:
     return texts
 
 
-def sentiment_model() -> str:
-    """MiniLM-L6 fine-tuned for one epoch on 2,000 SST-2 sentences (cached), so labels mean something."""
-    out = os.path.join(CACHE, "minilm-sst2")
+def sst2_run(recipe: str, name: str, *extra: str) -> str:
+    """`recipe` trained on the SST-2 files into the benchmarks' cache as `name` (once; later calls reuse it)."""
+    out = os.path.join(CACHE, name)
     if not os.path.isfile(os.path.join(out, "hfapps.json")):
         from hfapps.train import train
 
-        train("sentiment", ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
-                            "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), "--max_train_samples",
-                            "2000", "--output_dir", out, "--overwrite", "true", "--save_strategy", "no",
-                            "--eval_strategy", "no", "--load_best_model_at_end", "false"])
+        train(recipe, ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
+                       "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), *extra, "--output_dir", out,
+                       "--overwrite", "true", "--save_strategy", "no", "--eval_strategy", "no",
+                       "--load_best_model_at_end", "false"])
     return out
+
+
+def sentiment_model() -> str:
+    """MiniLM-L6 fine-tuned for one epoch on 2,000 SST-2 sentences (cached), so labels mean something."""
+    return sst2_run("sentiment", "minilm-sst2", "--max_train_samples", "2000")
 
 
 def peak_flops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
@@ -105,15 +110,15 @@ def peak_int8_ops(n: int = 2048, repeat: int = 10) -> float:
 def teacher_model() -> str:
     """MiniLM-L6 fine-tuned with the shipped sentiment recipe on 20,000 SST-2 sentences (cached): the model the
     compression benchmarks export and distill (0.875 SST-2 dev accuracy when it was trained here)."""
-    out = os.path.join(CACHE, "sentiment-teacher")
-    if not os.path.isfile(os.path.join(out, "hfapps.json")):
-        from hfapps.train import train
+    return sst2_run("sentiment", "sentiment-teacher", "--max_train_samples", "20000")
 
-        train("sentiment", ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
-                            "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), "--max_train_samples",
-                            "20000", "--output_dir", out, "--overwrite", "true", "--save_strategy", "no",
-                            "--eval_strategy", "no", "--load_best_model_at_end", "false"])
-    return out
+
+def print_peaks() -> tuple[float, float]:
+    """Measure and print the float32 matmul and int8 MatMulInteger peaks; return them (FLOP/s, OP/s)."""
+    peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
+    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
+          "MatMulInteger (ONNX Runtime)")
+    return peak32, peak8
 
 
 def encoder_flops(config, lengths: list[int]) -> float:
