@@ -1,7 +1,7 @@
 """Knowledge distillation for classification and sentiment: a smaller student learns from a fine-tuned teacher.
 
-    hfapps train sentiment
-    hfapps train distill --teacher runs/sentiment --output_dir runs/sentiment-small
+    hfapps train sentiment --dataset_name sample
+    hfapps train distill --teacher runs/sentiment --dataset_name sample --output_dir runs/sentiment-small
 
 The student is the teacher cut to `student_layers` of its layers, spread evenly (6 -> 3 keeps layers 1, 3 and 5),
 with its embeddings and head; or any model given as `model_name_or_path` that shares the teacher's vocabulary.

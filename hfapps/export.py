@@ -1,6 +1,6 @@
 """`hfapps export MODEL OUTPUT_DIR [--format onnx|ctranslate2] [--quantize none|int8]`: a model for a fast runtime.
 
-    hfapps train sentiment
+    hfapps train sentiment --dataset_name sample
     hfapps export runs/sentiment runs/sentiment-int8 --format onnx --quantize int8
 
 Encoder models with a classification or question-answering head go to ONNX Runtime; encoder-decoder (T5, BART,

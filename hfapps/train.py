@@ -246,8 +246,8 @@ def _check_report_to(report_to: list[str]) -> None:
             raise RecipeError(f"report_to {name!r} is not an integration transformers has; use one of "
                               f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or none.")
         if name not in get_available_reporting_integrations():
-            extra = "'hfapps[tensorboard]'" if name == "tensorboard" else name.replace("_", "-")
-            raise RecipeError(f"report_to {name!r} needs its package, which is not installed: pip install {extra}.")
+            raise RecipeError(f"report_to {name!r} needs its package, which is not installed: pip install "
+                              f"{name.replace('_', '-')}.")
 
 
 def _plan_output_dir(training_args, data_args, resolved: dict[str, Any]) -> tuple[str | None, bool]:

@@ -19,8 +19,8 @@ from ..errors import ModelLoadError
 #: The layout of an exported folder; a folder written by a later layout is refused, not misread.
 EXPORT_VERSION = 1
 
-#: runtime name -> (the package that runs it, the hfapps extra that installs it)
-RUNTIMES = {"onnx": ("onnxruntime", "onnx"), "ctranslate2": ("ctranslate2", "ct2")}
+#: runtime name -> (the package that runs it, the hfapps extra that installs it, what that extra installs)
+RUNTIMES = {"onnx": ("onnxruntime", "onnx", "onnxruntime onnx"), "ctranslate2": ("ctranslate2", "ct2", "ctranslate2")}
 
 
 def runtime_of(meta: dict[str, Any]) -> dict[str, Any] | None:
@@ -31,11 +31,12 @@ def runtime_of(meta: dict[str, Any]) -> dict[str, Any] | None:
 
 def require(runtime: str) -> Any:
     """Import the runtime's package, or say which extra installs it."""
-    package, extra = RUNTIMES[runtime]
+    package, extra, packages = RUNTIMES[runtime]
     try:
         return importlib.import_module(package)
     except ImportError as err:
-        raise ModelLoadError(f"This needs {package}, which is not installed: pip install 'hfapps[{extra}]'.") from err
+        raise ModelLoadError(f"This needs {package}, which is not installed: pip install {packages} (the "
+                             f"hfapps[{extra}] extra).") from err
 
 
 def check_versions(runtime: dict[str, Any], name: str) -> None:
@@ -43,11 +44,11 @@ def check_versions(runtime: dict[str, Any], name: str) -> None:
     layout = runtime.get("export_version", 0)
     if layout > EXPORT_VERSION:
         raise ModelLoadError(f"{name!r} was exported by a newer hfapps (export layout {layout}; this one reads up to "
-                             f"{EXPORT_VERSION}). Upgrade hfapps: pip install -U hfapps.")
+                             f"{EXPORT_VERSION}). Upgrade hfapps, or export the model again with this one.")
     format_ = runtime.get("format")
     if format_ not in RUNTIMES:
         raise ModelLoadError(f"{name!r} names an unknown runtime {format_!r}; hfapps runs {', '.join(RUNTIMES)}.")
-    package, extra = RUNTIMES[format_]
+    package = RUNTIMES[format_][0]
     require(format_)
     made_with, here = runtime.get("versions", {}).get(package), importlib.metadata.version(package)
     if made_with and _release(made_with) > _release(here):
