@@ -35,3 +35,4 @@ bench: install
 	$(PY) benchmarks/bench_serve.py
 	$(PY) benchmarks/bench_export.py
 	$(PY) benchmarks/bench_ct2.py
+	$(PY) benchmarks/bench_peft.py

@@ -56,6 +56,21 @@ class GenerateOptions(Settings, total=False):
     length_penalty: float | None
 
 
+class SummarizeOptions(GenerateOptions, total=False):
+    """Summarize: `GenerateOptions` plus how a text over the model's window is handled."""
+
+    long_input: Literal["map_reduce", "truncate"] | None
+    chunk_tokens: int | None
+    chunk_overlap: int | None
+
+
+class TranslateOptions(GenerateOptions, total=False):
+    """Translate: `GenerateOptions` plus how a long or multi-paragraph text is split."""
+
+    long_input: Literal["split", "truncate"] | None
+    chunk_tokens: int | None
+
+
 class Label(TypedDict):
     label: str
     score: float
@@ -208,29 +223,32 @@ def classify(texts: str | Iterable[str], *, model: ModelArg = None, labels: list
 
 
 @overload
-def summarize(texts: str, *, model: ModelArg = None, **options: Unpack[GenerateOptions]) -> Summary: ...
+def summarize(texts: str, *, model: ModelArg = None, **options: Unpack[SummarizeOptions]) -> Summary: ...
 @overload
-def summarize(texts: Texts, *, model: ModelArg = None, **options: Unpack[GenerateOptions]) -> list[Summary]: ...
+def summarize(texts: Texts, *, model: ModelArg = None, **options: Unpack[SummarizeOptions]) -> list[Summary]: ...
 @overload
 def summarize(texts: Iterable[str], *, model: ModelArg = None,
-              **options: Unpack[GenerateOptions]) -> Iterator[Summary]: ...
-def summarize(texts: str | Iterable[str], *, model: ModelArg = None, **options: Unpack[GenerateOptions]) -> Any:
-    """`{"summary_text"}` per text. Generation options (`max_new_tokens`, `num_beams`, ...) pass to `generate`."""
+              **options: Unpack[SummarizeOptions]) -> Iterator[Summary]: ...
+def summarize(texts: str | Iterable[str], *, model: ModelArg = None, **options: Unpack[SummarizeOptions]) -> Any:
+    """`{"summary_text"}` per text. Generation options (`max_new_tokens`, `num_beams`, ...) pass to `generate`; a
+    text over the model's window is summarized map-reduce (`long_input`, `chunk_tokens`, `chunk_overlap`)."""
     return _run("summarization", texts, model, dict(options), {})
 
 
 @overload
 def translate(texts: str, *, source: str | None = None, target: str | None = None, model: ModelArg = None,
-              **options: Unpack[GenerateOptions]) -> TranslationResult: ...
+              **options: Unpack[TranslateOptions]) -> TranslationResult: ...
 @overload
 def translate(texts: Texts, *, source: str | None = None, target: str | None = None, model: ModelArg = None,
-              **options: Unpack[GenerateOptions]) -> list[TranslationResult]: ...
+              **options: Unpack[TranslateOptions]) -> list[TranslationResult]: ...
 @overload
 def translate(texts: Iterable[str], *, source: str | None = None, target: str | None = None,
-              model: ModelArg = None, **options: Unpack[GenerateOptions]) -> Iterator[TranslationResult]: ...
+              model: ModelArg = None, **options: Unpack[TranslateOptions]) -> Iterator[TranslationResult]: ...
 def translate(texts: str | Iterable[str], *, source: str | None = None, target: str | None = None,
-              model: ModelArg = None, **options: Unpack[GenerateOptions]) -> Any:
-    """`{"translation_text"}` per text. Without a model, uses `Helsinki-NLP/opus-mt-{source}-{target}`."""
+              model: ModelArg = None, **options: Unpack[TranslateOptions]) -> Any:
+    """`{"translation_text"}` per text. Without a model, uses `Helsinki-NLP/opus-mt-{source}-{target}`. A long or
+    multi-paragraph text is translated a few sentences at a time and joined in order (`long_input`,
+    `chunk_tokens`)."""
     return _run("translation", texts, model, dict(options), {}, source=source, target=target)
 
 

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                            add_help=False)
     train.add_argument("recipe", nargs="?", help="a recipe file, or the name of a shipped one (hfapps recipes)")
     train.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value pairs overriding the recipe")
+    tune = sub.add_parser("tune", help="search a recipe's hyperparameters with optuna: hfapps tune RECIPE "
+                                       "--n_trials N [--timeout S] [--key value ...]")
+    tune.add_argument("recipe", help="a recipe file, or the name of a shipped one (hfapps recipes)")
+    tune.add_argument("--n_trials", "--n-trials", type=int, default=10, help="how many trials (default 10)")
+    tune.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    tune.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value pairs overriding the recipe")
     sub.add_parser("recipes", help="list the shipped recipes")
     from .server import add_arguments as serve_arguments
     from .export import add_arguments as export_arguments
@@ -73,6 +79,27 @@ def build_parser() -> argparse.ArgumentParser:
     for column in COLUMN_SETTINGS:
         evaluate.add_argument(f"--{column.replace('_', '-')}", dest=column, default=None)
     return parser
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    from .tune import tune
+
+    overrides, found = list(args.overrides), {"n_trials": args.n_trials, "timeout": args.timeout}
+    for key, kind in (("n_trials", int), ("timeout", float)):  # after the recipe, they sit among the overrides
+        for flag in (f"--{key}", f"--{key.replace('_', '-')}"):
+            if flag in overrides:
+                at = overrides.index(flag)
+                if at + 1 >= len(overrides):
+                    raise HfappsError(f"{flag} needs a value.")
+                try:
+                    found[key] = kind(overrides[at + 1])
+                except ValueError as err:
+                    raise HfappsError(f"{flag} takes a number, got {overrides[at + 1]!r}.") from err
+                del overrides[at:at + 2]
+    summary = tune(args.recipe, overrides, n_trials=found["n_trials"], timeout=found["timeout"])
+    print(json.dumps(summary, indent=2, default=str))
+    print(f"Best recipe: hfapps train {summary['best_recipe']}", file=sys.stderr)
+    return 0
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -210,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "train":
             return run_train(args)
+        if args.command == "tune":
+            return run_tune(args)
         if args.command == "evaluate":
             return run_evaluate(args)
         if args.command == "export":

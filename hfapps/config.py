@@ -50,10 +50,25 @@ class ModelArguments:
         "help": "Distillation: softmax temperature for teacher and student (higher: softer targets)."})
     distill_alpha: float = field(default=0.5, metadata={
         "help": "Distillation: weight of the teacher's loss; 1 - distill_alpha goes to the gold labels."})
+    peft: str | None = field(default=None, metadata={
+        "help": "Train an adapter instead of every weight: lora, or dora (weight-decomposed LoRA). Needs peft "
+                "(the hfapps[peft] extra).", "choices": ["lora", "dora"]})
+    lora_r: int = field(default=8, metadata={"help": "LoRA: rank of the adapter matrices."})
+    lora_alpha: float = field(default=16, metadata={"help": "LoRA: scaling; the update is scaled by alpha / r."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA: dropout on the adapter's input."})
+    lora_target_modules: list[str] | None = field(default=None, metadata={
+        "help": "LoRA: names of the linear layers to adapt (e.g. query value), or all-linear; default: peft's "
+                "choice for the architecture (query and value for BERT), else all-linear."})
 
     def __post_init__(self) -> None:
         if not self.model_name_or_path and not self.teacher:
             raise RecipeError("The recipe needs model_name_or_path: the model to fine-tune (a Hub id or a folder).")
+        if self.peft is not None and self.teacher:
+            raise RecipeError("peft and teacher cannot be combined: distillation trains every weight of the "
+                              "student. Drop one of them.")
+        if self.lora_r < 1 or not 0 <= self.lora_dropout < 1:
+            raise RecipeError(f"lora_r must be at least 1 and lora_dropout in [0, 1), got {self.lora_r} and "
+                              f"{self.lora_dropout}.")
         if self.student_layers is not None and not self.teacher:
             raise RecipeError("student_layers is a distillation key: set teacher too (the model the student "
                               "learns from).")

@@ -183,7 +183,13 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
 def load_weights(ref: ModelRef, auto_class: Any, *, trust_remote_code: bool = False, allow_pickle: bool = False,
                  **kwargs: Any) -> PreTrainedModel:
     """`auto_class.from_pretrained` with hfapps' safety rules: safetensors only unless `allow_pickle`, no model
-    code unless `trust_remote_code`, and one clear error when the weights cannot be had. Training loads here too."""
+    code unless `trust_remote_code`, and one clear error when the weights cannot be had. Training loads here too.
+    A LoRA adapter folder (`peft: lora` in a recipe) loads as its base model with the adapter merged in."""
+    from . import adapters
+
+    if not ref.gguf_file and ref.is_local and adapters.is_adapter(ref.path):
+        return adapters.load_merged(ref, auto_class, load_weights, trust_remote_code=trust_remote_code,
+                                    allow_pickle=allow_pickle, **kwargs)
     if ref.gguf_file:
         kwargs["gguf_file"] = ref.gguf_file
     else:

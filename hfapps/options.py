@@ -20,11 +20,11 @@ from .errors import InputError
 
 
 def option(default: Any = None, help: str = "", *, load: bool = False, minimum: float | None = None,
-           above: float | None = None, maximum: float | None = None) -> Any:
+           above: float | None = None, maximum: float | None = None, choices: tuple[str, ...] | None = None) -> Any:
     """A dataclass field for a call option. `load=True`: it also decides how the model is loaded (a
     translation's languages pick its default model), so the command line passes it when loading. A number
-    may be bounded: `minimum`/`maximum` inclusive, `above` exclusive."""
-    bounds = {"minimum": minimum, "above": above, "maximum": maximum}
+    may be bounded: `minimum`/`maximum` inclusive, `above` exclusive; a string may be one of `choices`."""
+    bounds = {"minimum": minimum, "above": above, "maximum": maximum, "choices": choices}
     return dataclasses.field(default=default, metadata={"help": help, "load": load, **bounds})
 
 
@@ -39,6 +39,7 @@ class OptionInfo:
     minimum: float | None = None
     above: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -56,7 +57,7 @@ def describe(options_class: type) -> list[OptionInfo]:
         found.append(OptionInfo(field.name, kind, type(None) in _members(hints[field.name]), field.default,
                                 field.metadata.get("help", ""), field.metadata.get("load", False),
                                 field.metadata.get("minimum"), field.metadata.get("above"),
-                                field.metadata.get("maximum")))
+                                field.metadata.get("maximum"), field.metadata.get("choices")))
     return found
 
 
@@ -85,6 +86,9 @@ def check(options_class: type, options: Mapping[str, Any], *, task: str) -> dict
             raise InputError(f"Option {name!r} of {task} takes {_kind_name(info)}, got {value!r:.60}.")
         if info.kind in (int, float) and not _in_bounds(value, info):
             raise InputError(f"Option {name!r} of {task} must be {_bounds_text(info)}, got {value!r}.")
+        if info.choices and value not in info.choices:
+            raise InputError(f"Option {name!r} of {task} must be one of {', '.join(map(repr, info.choices))}, "
+                             f"got {value!r}.")
         checked[name] = list(value) if info.kind is list else value
     return checked
 
@@ -131,7 +135,8 @@ def add_arguments(parser: argparse.ArgumentParser, infos: list[OptionInfo]) -> N
             parser.add_argument(flag, dest=info.name, default=None, type=_comma_list,
                                 help=f"{help_text}; comma-separated")
         else:
-            parser.add_argument(flag, dest=info.name, default=None, type=info.kind, help=help_text)
+            parser.add_argument(flag, dest=info.name, default=None, type=info.kind, choices=info.choices,
+                                help=help_text)
 
 
 def _comma_list(text: str) -> list[str]:

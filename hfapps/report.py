@@ -7,9 +7,11 @@ import importlib.metadata
 import json
 import os
 import platform
+import time
 from typing import Any
 
 import yaml
+from transformers import TrainerCallback
 
 PACKAGES = ("hfapps", "torch", "transformers", "datasets", "accelerate", "evaluate", "tokenizers")
 
@@ -22,6 +24,18 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+class ElapsedTime(TrainerCallback):
+    """Adds `elapsed_seconds` since training began (resumed runs: since this process began) to every entry of
+    the log history, so that a run's scores can be read against the minutes they took."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.log_history and hasattr(self, "started"):
+            state.log_history[-1]["elapsed_seconds"] = round(time.time() - self.started, 1)
 
 
 def write_json(path: str, data: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from transformers import EarlyStoppingCallback, TrainerCallback, set_seed
 
 from . import config as recipe_config
-from . import models, report
+from . import adapters, models, report
 from .config import RecipeError
 from .data import load_splits, require_columns
 from .evaluation import score_split
@@ -55,50 +55,13 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     the run start over in an output folder that holds an earlier hfapps run.
     """
     started = time.time()
-    name = "recipe"
-    if isinstance(recipe, str):
-        path = recipe_config.recipe_path(recipe)
-        name = os.path.splitext(os.path.basename(path))[0]
-        recipe = recipe_config.read_recipe(path)
-    recipe = _files_win(recipe, overrides)
-    task = recipe_config.task_of(recipe, overrides)
-    if task not in TRAINING:
-        raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
-    defaults = {"output_dir": os.path.join("runs", name),
-                # With no accelerator, only use_cpu makes a multi-process launch a real gloo DDP run.
-                "use_cpu": resolve_device(None).type == "cpu"}
-    model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
-    data_args.overwrite = data_args.overwrite or overwrite
-    spec = TRAINING[data_args.task](data_args)
-    if model_args.teacher and data_args.task not in ("sentiment", "classification"):
-        raise RecipeError(f"Distillation (teacher:) trains sentiment and classification students, not "
-                          f"{data_args.task}.")
-    resolved = recipe_config.to_dict(model_args, data_args, training_args)
+    name, model_args, data_args, training_args, spec, resolved = setup(recipe, overrides, overwrite=overwrite)
     _check_training_args(data_args, training_args)
     checkpoint, start_over = _plan_output_dir(training_args, data_args, resolved)
     set_seed(training_args.seed)
-
-    # Data: loaded and checked before any weights are.
-    splits = spec.prepare(load_splits(data_args, seed=training_args.seed, sample=spec.load_sample))
-    require_columns(splits, spec.columns())
-    spec.check(splits)
-
-    # Model and tokenizer, through models.py like every other load (its safety rules live there).
-    if model_args.teacher:
-        from . import distill
-
-        distill.check_teacher(model_args, getattr(spec, "labels", None))
-    model_args.model_name_or_path = model_args.model_name_or_path or model_args.teacher  # a student cut from it
-    assert model_args.model_name_or_path  # ModelArguments refuses a recipe with neither
-    ref, config = models.resolve(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
-    tokenizer_ref = models.resolve(model_args.tokenizer_name)[0] if model_args.tokenizer_name else ref
-    tokenizer = models.load_tokenizer(tokenizer_ref, trust_remote_code=model_args.trust_remote_code)
-    extra = spec.model_kwargs()
-    if model_args.dropout is not None:
-        extra.update({k: model_args.dropout for k in DROPOUT_KEYS if hasattr(config, k)})
-    model = models.load_weights(ref, spec.auto_model, trust_remote_code=model_args.trust_remote_code,
-                                allow_pickle=model_args.allow_pickle, **extra)
-    spec.configure(model)
+    splits = load_data(spec, data_args, training_args)  # loaded and checked before any weights are
+    ref, config, tokenizer = load_tokenizer(model_args, spec)
+    model = load_model(model_args, spec, ref, config)
     trainer_class = spec.trainer_class
     if model_args.teacher:
         from . import distill
@@ -116,7 +79,7 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     with training_args.main_process_first(desc="tokenizing"):
         tokenized = {name: spec.tokenize(split, tokenizer, model.config) for name, split in splits.items()}
 
-    trainer_callbacks = [MarkCompleteCheckpoints(), *callbacks]
+    trainer_callbacks = [MarkCompleteCheckpoints(), report.ElapsedTime(), *callbacks]
     if data_args.early_stopping_patience:
         trainer_callbacks.append(EarlyStoppingCallback(early_stopping_patience=data_args.early_stopping_patience))
     trainer = trainer_class(
@@ -137,6 +100,8 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     # moved into place only once whole, so an interrupted save never looks like a finished model.
     staging = os.path.join(training_args.output_dir, ".staging")
     trainer.save_model(staging, _internal_call=True)  # no push yet: the Hub gets the finished folder below
+    if model_args.peft and trainer.is_world_process_zero():
+        adapters.save_config(trainer.model, staging)
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         publish(staging, training_args.output_dir)
@@ -164,6 +129,8 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
         "device": str(training_args.device), "wall_seconds": round(time.time() - started, 1),
         "resumed_from": checkpoint, "global_step": trainer.state.global_step,
         "report_to": list(training_args.report_to or []),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     })
     report.plot_curve(trainer.state.log_history, os.path.join(out, "training_curve.png"))
     report.model_card(os.path.join(out, "README.md"), task=data_args.task, base_model=ref.name,
@@ -173,6 +140,66 @@ def train(recipe: str | dict[str, Any], overrides: Sequence[str] = (),
     if training_args.push_to_hub:  # the whole folder, model, metrics and card, is in place only now
         trainer.push_to_hub(commit_message="hfapps train: final model")
     return metrics
+
+
+def setup(recipe: str | dict[str, Any], overrides: Sequence[str], *, overwrite: bool = False,
+          defaults: dict[str, Any] | None = None) -> tuple[str, Any, Any, Any, Any, dict[str, Any]]:
+    """(the recipe's name, its three parsed dataclasses, the task's training part, the resolved recipe)."""
+    name = "recipe"
+    if isinstance(recipe, str):
+        path = recipe_config.recipe_path(recipe)
+        name = os.path.splitext(os.path.basename(path))[0]
+        recipe = recipe_config.read_recipe(path)
+    recipe = _files_win(recipe, overrides)
+    task = recipe_config.task_of(recipe, overrides)
+    if task not in TRAINING:
+        raise RecipeError(f"Unknown task {task!r} in the recipe; choose one of {', '.join(TRAINING)}.")
+    defaults = {"output_dir": os.path.join("runs", name),
+                # With no accelerator, only use_cpu makes a multi-process launch a real gloo DDP run.
+                "use_cpu": resolve_device(None).type == "cpu", **(defaults or {})}
+    model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
+    data_args.overwrite = data_args.overwrite or overwrite
+    spec = TRAINING[data_args.task](data_args)
+    if model_args.teacher and data_args.task not in ("sentiment", "classification"):
+        raise RecipeError(f"Distillation (teacher:) trains sentiment and classification students, not "
+                          f"{data_args.task}.")
+    return name, model_args, data_args, training_args, spec, recipe_config.to_dict(model_args, data_args,
+                                                                                     training_args)
+
+
+def load_data(spec, data_args, training_args):
+    """The recipe's splits, reshaped for the task and checked."""
+    splits = spec.prepare(load_splits(data_args, seed=training_args.seed, sample=spec.load_sample))
+    require_columns(splits, spec.columns())
+    spec.check(splits)
+    return splits
+
+
+def load_tokenizer(model_args, spec):
+    """(where the model is, its config, its tokenizer), through models.py like every other load (its safety rules live
+    there). A distillation teacher is checked here, before any weights load."""
+    if model_args.teacher:
+        from . import distill
+
+        distill.check_teacher(model_args, getattr(spec, "labels", None))
+    model_args.model_name_or_path = model_args.model_name_or_path or model_args.teacher  # a student cut from it
+    assert model_args.model_name_or_path  # ModelArguments refuses a recipe with neither
+    ref, config = models.resolve(model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code)
+    tokenizer_ref = models.resolve(model_args.tokenizer_name)[0] if model_args.tokenizer_name else ref
+    return ref, config, models.load_tokenizer(tokenizer_ref, trust_remote_code=model_args.trust_remote_code)
+
+
+def load_model(model_args, spec, ref, config):
+    """The model to train: the task's head and settings, the recipe's dropout, and its adapter if any."""
+    extra = spec.model_kwargs()
+    if model_args.dropout is not None:
+        extra.update({k: model_args.dropout for k in DROPOUT_KEYS if hasattr(config, k)})
+    model = models.load_weights(ref, spec.auto_model, trust_remote_code=model_args.trust_remote_code,
+                                allow_pickle=model_args.allow_pickle, **extra)
+    spec.configure(model)
+    if model_args.peft:
+        model = adapters.wrap(model, model_args, spec.peft_task_type, base_id=ref.name)
+    return model
 
 
 def _files_win(recipe: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

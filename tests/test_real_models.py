@@ -145,3 +145,46 @@ def test_smollm2_through_ctranslate2_answers_through_its_chat_template(tmp_path)
     out_texts = translator(["Good morning, how are you?", "The library opens next spring."], max_new_tokens=30)
     assert all(len(o["translation_text"]) > 3 for o in out_texts)
     assert "bonjour" in out_texts[0]["translation_text"].lower()
+
+
+def five_thousand_words(shared_data):
+    """Real news articles (XSum documents, one per paragraph block) joined until they pass 5,000 words."""
+    documents, words = [], 0
+    with open(os.path.join(shared_data, "summarization", "xsum_500.jsonl"), encoding="utf-8") as handle:
+        for line in handle:
+            document = json.loads(line)["document"]
+            documents.append(document)
+            words += len(document.split())
+            if words >= 5000:
+                return "\n\n".join(documents)
+    raise AssertionError("the XSum sample holds under 5,000 words")
+
+
+def record_inputs(task):
+    seen = []
+    real = task._predict
+    task._predict = lambda batch, options: (seen.extend(batch), real(batch, options))[1]
+    return seen
+
+
+def test_smollm2_summarizes_and_translates_a_5000_word_text(shared_data):
+    from hfapps.long_input import PARAGRAPH_BREAK, split_paragraphs, split_sentences
+
+    packaged(SMOLLM2)
+    need_module("gguf")
+    text = five_thousand_words(shared_data)
+    summarizer = hfapps.load("summarization", SMOLLM2)
+    seen = record_inputs(summarizer)
+    summary = summarizer(text, max_new_tokens=60)["summary_text"]
+    assert len(summarizer.tokenizer(text)["input_ids"]) > 5000  # more than the 1,024-token chunks
+    assert 20 < len(summary) < len(text) / 10
+    assert len(seen) > 5 and seen[-1] not in text  # chunks, then a summary of their summaries
+    assert all(any(s in piece for piece in seen) for p in split_paragraphs(text)[0] for s in split_sentences(p))
+
+    translator = hfapps.load("translation", SMOLLM2, source="en", target="fr")
+    seen = record_inputs(translator)
+    paragraphs, breaks = split_paragraphs(text[:6000])
+    result = translator(text[:6000], max_new_tokens=60)["translation_text"]
+    assert all("\n" not in piece for piece in seen) and len(seen) >= len(paragraphs)
+    assert len(PARAGRAPH_BREAK.findall(result)) >= len(breaks)  # every paragraph break is kept
+    assert len(result) > len(text[:6000]) / 3

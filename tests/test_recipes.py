@@ -132,6 +132,9 @@ def test_recipe_runs_and_its_output_loads_into_the_helper(name, tiny, data, tmp_
     run = json.loads((out / "run.json").read_text())
     assert run["seed"] == 42 and run["world_size"] == 1 and run["versions"]["transformers"].startswith("5.")
     assert run["global_step"] == 4
+    history = json.loads((out / "log_history.json").read_text())
+    elapsed = [entry["elapsed_seconds"] for entry in history if "elapsed_seconds" in entry]
+    assert len(elapsed) == len(history) and elapsed == sorted(elapsed)  # minutes for every score
     assert yaml.safe_load((out / "recipe.yaml").read_text())["max_steps"] == 4
     assert (out / "training_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if name == "mlm":

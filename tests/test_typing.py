@@ -23,6 +23,8 @@ assert_type(hfapps.summarize("text", max_new_tokens=60), Summary)
 assert_type(hfapps.translate(["hi"], source="en", target="de", num_beams=2), list[TranslationResult])
 assert_type(hfapps.answer(question="who?", context="Ada."), Answer)
 assert_type(hfapps.answer(question=["who?", "what?"], context="Ada."), list[Answer])
+assert_type(hfapps.summarize(["a"], long_input="truncate", chunk_tokens=256), list[Summary])
+hfapps.summarize("a", long_input="split")  # E: split is translate's, not summarize's
 hfapps.sentiment("a", batchsize=8)  # E: unexpected keyword
 hfapps.load("poetry")  # E: not a task name
 '''

@@ -24,6 +24,7 @@ class ClassificationOptions:
 
 
 class ClassificationTraining(TaskTraining):
+    peft_task_type = "SEQ_CLS"
     """Fine-tune a sequence classifier: accuracy, macro precision/recall/F1, per class, confusion matrix."""
 
     auto_model = AutoModelForSequenceClassification

@@ -33,6 +33,7 @@ class QuestionAnsweringOptions:
 
 
 class QuestionAnsweringTraining(TaskTraining):
+    peft_task_type = "QUESTION_ANS"
     """Fine-tune an encoder for extractive QA on SQuAD-format data (question, context, answers with
     `text` and `answer_start`); long contexts become several windows; scored with SQuAD EM and F1."""
 

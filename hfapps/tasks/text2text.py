@@ -24,13 +24,15 @@ from .. import models, packing
 from ..runtimes import ct2
 from ..chat import ChatGenerator
 from ..data import require_text
-from ..errors import TaskMismatchError
+from ..errors import InputError, TaskMismatchError
 from ..options import option
 from .base import Task
 from .training import TaskTraining
 
-#: Room kept for the answer when a chat prompt is clipped to the model's window.
+#: Room kept for the answer (at most half the window) when a chat prompt is clipped to the model's window.
 CHAT_ANSWER_ROOM = 512
+#: Room kept in an encoder-decoder model's window for its task prefix and special tokens.
+PREFIX_ROOM = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class GenerationOptions:
 
 
 GENERATION_KEYS = tuple(f.name for f in fields(GenerationOptions))
+#: The options that say how long inputs are cut (read by `_run`, never passed to the model).
+LONG_INPUT_KEYS = ("long_input", "chunk_tokens", "chunk_overlap")
 
 
 class TextToText(Task):
@@ -105,9 +109,25 @@ class TextToText(Task):
 
     def _split_options(self, options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(this task's own options, the ones that go to `generate`)."""
-        given = {k: v for k, v in vars(options).items() if v is not None}
+        given = {k: v for k, v in vars(options).items() if v is not None and k not in LONG_INPUT_KEYS}
         return ({k: v for k, v in given.items() if k not in GENERATION_KEYS},
                 {k: v for k, v in given.items() if k in GENERATION_KEYS})
+
+    @property
+    def window_tokens(self) -> int:
+        """The most tokens of text that one call takes: the window less the chat prompt's answer room, or less
+        room for an encoder-decoder model's task prefix."""
+        window = self.max_input_tokens
+        room = min(CHAT_ANSWER_ROOM, window // 2) if self.chat is not None else PREFIX_ROOM
+        return max(16, window - room)
+
+    def _chunk_budget(self, options: dict[str, Any], default: int) -> int:
+        """Tokens per chunk of a long input: the caller's `chunk_tokens`, else `default`, within the window."""
+        asked = options.get("chunk_tokens")
+        if asked is not None and asked > self.window_tokens:
+            raise InputError(f"chunk_tokens={asked} is over what {self.ref.name!r} takes in one piece "
+                             f"({self.window_tokens} tokens); use at most that.")
+        return asked or min(default, self.window_tokens)
 
     def _prompt(self, text: str, **task_options: Any) -> str:
         """The user message that asks a chat model to do this task on `text`."""
@@ -122,8 +142,7 @@ class TextToText(Task):
     def _predict(self, batch: list[str], options: Any) -> list[dict[str, str]]:
         task_options, generate_options = self._split_options(options)
         if self.chat is not None:
-            room = max(16, self.max_input_tokens - CHAT_ANSWER_ROOM)
-            prompts = [self._prompt(self.chat.clip(text, room), **task_options) for text in batch]
+            prompts = [self._prompt(self.chat.clip(text, self.window_tokens), **task_options) for text in batch]
             return [{self.output_key: out} for out in self.chat(prompts, **self._generation(generate_options))]
         if self.ct2 is not None:
             texts = self.ct2(batch, **self._seq2seq_options(**task_options), **self._generation(generate_options))
@@ -137,6 +156,7 @@ class Seq2SeqTraining(TaskTraining):
     """Fine-tune an encoder-decoder model on (source text, target text) pairs."""
 
     auto_model = AutoModelForSeq2SeqLM
+    peft_task_type = "SEQ_2_SEQ_LM"
     trainer_class = Seq2SeqTrainer
     arguments_class = Seq2SeqTrainingArguments
     # The LM loss is averaged over tokens, so the Trainer's DDP token averaging is right for it.

@@ -29,6 +29,8 @@ class TaskTraining:
     #: transformers Auto class the model is loaded with.
     auto_model: ClassVar[type]
     trainer_class: ClassVar[type] = Trainer
+    #: What `peft` calls this kind of model (its TaskType), so that a LoRA run also trains the task's new head.
+    peft_task_type: ClassVar[str | None] = None
     #: The training-arguments dataclass of this task's recipes.
     arguments_class: ClassVar[type[TrainingArguments]] = TrainingArguments
     #: TrainingArguments defaults for this task (a recipe's own keys win). The loss of classification

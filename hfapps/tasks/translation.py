@@ -16,6 +16,7 @@ from datasets import Dataset, DatasetDict
 
 from .. import metrics
 from ..data import SAMPLE_DIR, DataError, read_file
+from ..long_input import PARAGRAPH_BREAK, Chunker
 from ..errors import UnsupportedLanguageError
 from ..languages import language_name
 from ..options import option
@@ -23,6 +24,8 @@ from .registry import register
 from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
 
 MARIAN_NAME = re.compile(r"opus-mt-([a-zA-Z]+)-([a-zA-Z]+)")
+#: Tokens per chunk of a long text by default: a few sentences, as translation models are trained on.
+CHUNK_TOKENS = 128
 
 
 def default_model(source: str | None, target: str | None) -> str:
@@ -81,10 +84,20 @@ class TranslationTraining(Seq2SeqTraining):
 class TranslationOptions(GenerationOptions):
     source: str | None = option(None, "source language code, e.g. en", load=True)
     target: str | None = option(None, "target language code, e.g. de", load=True)
+    long_input: str | None = option(
+        "split", "texts over chunk_tokens or with several paragraphs: 'split' translates them a few sentences at a "
+        "time and joins the results in order, paragraph breaks kept; 'truncate' keeps the start",
+        choices=("split", "truncate"))
+    chunk_tokens: int | None = option(None, minimum=16, help=f"tokens per chunk of a long text (default: "
+                                      f"{CHUNK_TOKENS})")
 
 
 @register
 class Translation(TextToText):
+    """A text longer than `chunk_tokens`, or with several paragraphs, is split: each paragraph's sentences are
+    translated a few at a time (chunks of every text of a call share the length-sorted batches) and joined
+    back in order, the paragraph breaks as written. `long_input="truncate"` sends each text whole instead."""
+
     name = "translation"
     aliases = ("translate",)
     command = "translate"
@@ -142,6 +155,36 @@ class Translation(TextToText):
         if (source, target) != (self.source, self.target) and source and target:
             self._check_pair(source, target)
         return {"source": source, "target": target}, generate
+
+    def _run(self, items: list[str], options: dict[str, Any], show_progress: bool | None = None) -> list[Any]:
+        if options.get("long_input") == "truncate":
+            return super()._run(items, options, show_progress)
+        chunker = Chunker(self.tokenizer, self._chunk_budget(options, CHUNK_TOKENS))
+        pieces: list[str] = []
+        plans: list[tuple[list[int], list[str]] | None] = []  # chunks per paragraph, the breaks between them
+        for text, size in zip(items, chunker.count(list(items)), strict=True):
+            if size <= chunker.budget and not PARAGRAPH_BREAK.search(text.strip()):
+                plans.append(None)
+                pieces.append(text)
+                continue
+            paragraphs, breaks = chunker.paragraph_chunks(text)
+            plans.append(([len(chunks) for chunks in paragraphs], breaks))
+            pieces += [chunk for chunks in paragraphs for chunk in chunks]
+        outputs = super()._run(pieces, options, show_progress)
+        results, at = [], 0
+        for plan in plans:
+            if plan is None:
+                results.append(outputs[at])
+                at += 1
+                continue
+            counts, breaks = plan
+            translated: list[str] = []
+            for count in counts:
+                translated.append(" ".join(out[self.output_key] for out in outputs[at:at + count]))
+                at += count
+            text = translated[0] + "".join(sep + para for sep, para in zip(breaks, translated[1:], strict=True))
+            results.append({self.output_key: text})
+        return results
 
     def _prompt(self, text: str, **task_options: Any) -> str:
         source, target = task_options.get("source"), task_options.get("target")
