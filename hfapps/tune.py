@@ -90,7 +90,11 @@ def suggest(trial: Any, space: dict[str, Any]) -> dict[str, Any]:
 def tune(recipe: str | dict[str, Any], overrides: Sequence[str] = (), *, n_trials: int = 10,
          timeout: float | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Search the recipe's hyperparameters; return {"best": {...settings}, "objective": score, ...}."""
-    import optuna
+    try:
+        import optuna
+    except ImportError as err:
+        raise RecipeError("hfapps tune needs optuna, which is not installed: pip install optuna (the hfapps[tune] "
+                          "extra).") from err
 
     from .train import load_data, load_model, load_tokenizer, setup
 

@@ -119,3 +119,13 @@ def test_adapter_without_its_base_model_is_a_clear_error(lora_run, tmp_path):
     (folder / "adapter_config.json").write_text(json.dumps(adapter))
     with pytest.raises(ModelLoadError, match="does not exist"):
         hfapps.sentiment("fine", model=str(folder))
+
+
+def test_without_peft_the_error_names_the_extra(lora_run, tiny, data, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # what `import peft` meets where it is not installed
+    with pytest.raises(ModelLoadError, match=r"pip install peft \(the hfapps\[peft\] extra\)"):
+        recipe_run("sentiment", tiny, data, tmp_path / "a", ["--peft", "lora"])
+    with pytest.raises(ModelLoadError, match=r"pip install peft"):
+        hfapps.sentiment("fine", model=str(lora_run))

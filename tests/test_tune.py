@@ -87,3 +87,11 @@ def test_a_folder_tune_did_not_make_is_never_touched(tiny, data, tmp_path):
     with pytest.raises(RecipeError, match="did not write"):
         tune(recipe_file(tmp_path, tiny, data), ["--output_dir", str(out), "--overwrite", "true"], n_trials=1)
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_without_optuna_the_error_names_the_extra(tiny, data, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # what `import optuna` meets where it is not installed
+    with pytest.raises(RecipeError, match=r"pip install optuna \(the hfapps\[tune\] extra\)"):
+        tune(recipe_file(tmp_path, tiny, data), ["--output_dir", str(tmp_path / "s")], n_trials=1)
