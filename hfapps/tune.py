@@ -225,6 +225,7 @@ def _write_trials(path: str, study: Any, space: dict[str, Any], objective_key: s
                      **{key: trial.params.get(key) for key in space},
                      "last_reported": trial.intermediate_values[max(trial.intermediate_values)]
                      if trial.intermediate_values else None,
+                     "last_step": max(trial.intermediate_values) if trial.intermediate_values else None,
                      "seconds": round(seconds, 1) if seconds is not None else None})
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["trial"])

@@ -47,9 +47,10 @@ def batch_job(tmp_path_factory):
 def test_batch_run_interrupted_then_resumed(batch_job, sig, tmp_path):
     command, reference, _ = batch_job
     out = tmp_path / "out.jsonl"
-    # The run at a lower priority, so that on a busy machine this test still sees it part-way and signals in time.
+    # SIGINT as a terminal delivers it: a test run started in the background inherits SIGINT ignored, and so would
+    # the child, which would then never see the signal.
     process = subprocess.Popen([*command, "--output", str(out)], env=ENV, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: os.nice(10))
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert wait_for(lambda: line_count(out) >= 200), "the run wrote nothing"
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
