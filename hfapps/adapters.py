@@ -44,14 +44,15 @@ def wrap(model, model_args, task_type: str | None, base_id: str):
     config = peft.LoraConfig(
         task_type=task_type, r=model_args.lora_r, lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout, target_modules=targets, use_dora=model_args.peft == "dora",
-        exclude_modules=HEADS.get(task_type or "") if targets == "all-linear" else None, base_model_name_or_path=base_id,
+        exclude_modules=HEADS.get(task_type or "") if targets == "all-linear" else None,
     )
     try:
         wrapped = peft.get_peft_model(model, config)
     except ValueError as err:  # e.g. target modules the model does not have
         raise ModelLoadError(f"Could not add a {model_args.peft} adapter: {err}. Set lora_target_modules to names "
                              "of the model's linear layers (e.g. [query, value] for BERT), or to all-linear.") from err
-    wrapped.peft_config["default"].base_model_name_or_path = base_id  # the id, even when it loaded from a copy
+    # The id the recipe named (what get_peft_model records is where the weights loaded from, e.g. a packaged copy).
+    wrapped.peft_config["default"].base_model_name_or_path = base_id
     return wrapped
 
 

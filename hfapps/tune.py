@@ -133,13 +133,11 @@ def tune(recipe: str | dict[str, Any], overrides: Sequence[str] = (), *, n_trial
     def model_init(trial: Any = None):
         return load_model(model_args, spec, ref, config)
 
-    first = model_init()
     trainer = spec.trainer_class(
         model_init=model_init, args=training_args, train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"], processing_class=tokenizer,
-        data_collator=spec.collator(tokenizer, first), compute_metrics=spec.compute_metrics(),
+        eval_dataset=tokenized["validation"], processing_class=tokenizer, compute_metrics=spec.compute_metrics(),
     )
-    del first
+    trainer.data_collator = spec.collator(tokenizer, trainer.model)  # the model model_init made: no extra load
     guard_finite_loss(trainer)
 
     def objective(metrics: dict[str, float]) -> float:

@@ -24,8 +24,9 @@ class ClassificationOptions:
 
 
 class ClassificationTraining(TaskTraining):
-    peft_task_type = "SEQ_CLS"
     """Fine-tune a sequence classifier: accuracy, macro precision/recall/F1, per class, confusion matrix."""
+
+    peft_task_type = "SEQ_CLS"
 
     auto_model = AutoModelForSequenceClassification
     sample_file = "topics.csv"

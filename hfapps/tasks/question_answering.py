@@ -33,10 +33,10 @@ class QuestionAnsweringOptions:
 
 
 class QuestionAnsweringTraining(TaskTraining):
-    peft_task_type = "QUESTION_ANS"
     """Fine-tune an encoder for extractive QA on SQuAD-format data (question, context, answers with
     `text` and `answer_start`); long contexts become several windows; scored with SQuAD EM and F1."""
 
+    peft_task_type = "QUESTION_ANS"
     auto_model = AutoModelForQuestionAnswering
     sample_file = "qa.json"
     sample_columns = {"question": "question_column", "context": "context_column", "answers": "answers_column"}

@@ -18,6 +18,8 @@ logger = logging.getLogger("hfapps")
 
 #: A chat model's chunks stay this short by default: small chat models summarize short texts better.
 CHAT_CHUNK_TOKENS = 1024
+#: Tokens of the previous chunk's last sentences that a chunk repeats, by default.
+CHUNK_OVERLAP = 32
 #: Map-reduce rounds before a text that will not shrink is truncated instead.
 MAX_ROUNDS = 6
 
@@ -49,7 +51,7 @@ class SummarizationOptions(GenerationOptions):
         "their joined summaries, until it fits; 'truncate' keeps the start", choices=("map_reduce", "truncate"))
     chunk_tokens: int | None = option(None, minimum=16, help="tokens per chunk of a long text (default: the "
                                       "model's window; 1024 for a chat model)")
-    chunk_overlap: int | None = option(32, minimum=0, help="a chunk repeats the previous one's last sentences, up "
+    chunk_overlap: int | None = option(CHUNK_OVERLAP, minimum=0, help="a chunk repeats the previous one's last sentences, up "
                                        "to this many tokens")
 
 
@@ -76,13 +78,13 @@ class Summarization(TextToText):
     def _prompt(self, text: str, **task_options: Any) -> str:
         return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
 
-
     def _run(self, items: list[str], options: dict[str, Any], show_progress: bool | None = None) -> list[Any]:
         if options.get("long_input") == "truncate":
             return super()._run(items, options, show_progress)
         default = CHAT_CHUNK_TOKENS if self.chat is not None else self.window_tokens
         overlap = options.get("chunk_overlap")
-        chunker = Chunker(self.tokenizer, self._chunk_budget(options, default), 32 if overlap is None else overlap)
+        chunker = Chunker(self.tokenizer, self._chunk_budget(options, default),
+                          CHUNK_OVERLAP if overlap is None else overlap)
         texts = list(items)
         sizes = chunker.count(texts)
         results: list[Any] = [None] * len(texts)
