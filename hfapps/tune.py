@@ -1,6 +1,6 @@
 """Hyperparameter search over a recipe: `Trainer.hyperparameter_search` with optuna.
 
-    hfapps tune recipes/sentiment.yaml --n_trials 3 --timeout 900 --output_dir runs/sentiment-tune
+    hfapps tune sentiment --dataset_name sample --n_trials 3 --timeout 900 --output_dir runs/sentiment-tune
 
 Each trial trains the recipe's model from scratch with settings drawn from the recipe's `search_space:` (or
 the default one below) and is scored on the validation split by the recipe's `metric_for_best_model`. A
