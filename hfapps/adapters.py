@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 from .errors import ModelLoadError
@@ -77,6 +78,7 @@ def load_merged(ref, auto_class: Any, load_weights, **kwargs: Any):
     """The base model named by the adapter folder `ref`, with the folder's config (labels, head), the adapter
     applied and merged in."""
     from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
 
     from .models import resolve
 
@@ -84,9 +86,17 @@ def load_merged(ref, auto_class: Any, load_weights, **kwargs: Any):
     base_id = base_model_id(ref.path)
     base_ref, _ = resolve(base_id, trust_remote_code=kwargs.get("trust_remote_code", False))
     config = AutoConfig.from_pretrained(ref.path)
-    base = load_weights(base_ref, auto_class, config=config, **kwargs)
+    # The base has no task head yet (the adapter brings it): keep transformers' "MISSING classifier" report quiet.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
-        model = peft.PeftModel.from_pretrained(base, ref.path)
-    except (OSError, ValueError, RuntimeError) as err:
-        raise ModelLoadError(f"Could not apply the adapter in {ref.name!r} to {base_id!r}: {err}") from err
-    return model.merge_and_unload()
+        base = load_weights(base_ref, auto_class, config=config, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    with warnings.catch_warnings():  # peft still asks transformers a question it deprecated; not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        try:
+            model = peft.PeftModel.from_pretrained(base, ref.path)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise ModelLoadError(f"Could not apply the adapter in {ref.name!r} to {base_id!r}: {err}") from err
+        return model.merge_and_unload()

@@ -1,6 +1,9 @@
 """LoRA recipes (`peft: lora`): what the run trains and writes, and that its folder loads, exports and serves."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -53,9 +56,25 @@ def test_lora_folder_loads_merged_and_matches_the_adapter(lora_run, tiny):
             probs = unmerged(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[0]
             assert result["score"] == pytest.approx(probs.max().item(), abs=1e-5)
             assert result["label"] == base.config.id2label[int(probs.argmax())]
-    # The adapter changed the model: the base with a fresh head gives other scores.
     saved = json.loads((lora_run / "metrics.json").read_text())
     assert "validation" in saved  # scored through the helper, which loaded the adapter folder
+
+
+def test_adapter_on_a_bare_encoder_loads_without_a_missing_head_report(tiny, data, tmp_path):
+    """A sentence-transformers base has no task head; the adapter brings it. Loading the folder must not show
+    transformers' report that the head is MISSING and "newly initialized", nor peft's deprecation warnings."""
+    import tiny_models
+
+    base = tiny_models.make_encoder(str(tmp_path / "bare"))
+    out = tmp_path / "bare-lora"
+    recipe_run("sentiment", {**tiny, "classifier": base}, data, out, ["--peft", "lora", "--lora_r", "4"])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "hfapps", "sentiment", "the film was great", "--model", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["label"] in {"NEGATIVE", "POSITIVE"}
+    assert "MISSING" not in done.stderr and "newly initialized" not in done.stderr, done.stderr
+    assert "Warning" not in done.stderr, done.stderr
 
 
 @pytest.mark.slow
