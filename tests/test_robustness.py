@@ -1,7 +1,6 @@
 """Faults and bad input: hfapps keeps working or stops with a clear message, and loses nothing the user had."""
 
 import json
-import logging
 import math
 import os
 
@@ -14,7 +13,7 @@ from hfapps import models
 from hfapps.errors import HfappsError, ModelLoadError
 from hfapps.resilience import COMPLETE_MARKER, NonFiniteLossError
 from hfapps.train import train
-from tiny_models import sentences, write_sentiment_data
+from tiny_models import write_sentiment_data
 
 RUN = ["--dataset_name", "", "--text_column", "text", "--max_steps", "6", "--logging_steps", "1",
        "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
