@@ -27,24 +27,25 @@ from hfapps import metrics  # noqa: E402
 BATCH, N, ROUNDS = 16, 200, 4
 
 
-def qa_model() -> str:
-    out = os.path.join(CACHE, "minilm-squad")
+def qa_model(train_samples: int = 800) -> str:
+    """MiniLM-L6 after one epoch on the first `train_samples` SQuAD train questions (cached)."""
+    out = os.path.join(CACHE, "minilm-squad" if train_samples == 800 else f"minilm-squad-{train_samples}")
     if not os.path.isfile(os.path.join(out, "hfapps.json")):
         from hfapps.train import train
 
         train("question_answering", ["--dataset_name", "", "--train_file",
                                      os.path.join(DATA, "squad", "train-v1.1-subset.json"), "--max_train_samples",
-                                     "800", "--max_seq_length", "256", "--doc_stride", "96", "--output_dir", out,
+                                     str(train_samples), "--max_seq_length", "256", "--doc_stride", "96", "--output_dir", out,
                                      "--overwrite", "true", "--eval_strategy", "no", "--save_strategy", "no",
                                      "--validation_split_percentage", "5"])
     return out
 
 
-def workload() -> tuple[list[str], list[str], list[list[str]]]:
+def workload(n: int = N) -> tuple[list[str], list[str], list[list[str]]]:
     with open(os.path.join(DATA, "squad", "dev-v1.1-first-half.json"), encoding="utf-8") as handle:
         articles = json.load(handle)["data"]
     rows = [(qa["question"], p["context"], [a["text"] for a in qa["answers"]])
-            for a in articles for p in a["paragraphs"] for qa in p["qas"]][:N]
+            for a in articles for p in a["paragraphs"] for qa in p["qas"]][:n]
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
