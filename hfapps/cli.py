@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             from .export import export
 
             measured = export(args.model, args.output_dir, format=args.format, quantize=args.quantize, task=args.task,
-                            trust_remote_code=args.trust_remote_code, overwrite=args.overwrite, measure=args.measure)
+                            trust_remote_code=args.trust_remote_code, overwrite=args.overwrite, measure=args.measure,
+                            calibration_file=args.calibration_file)
             print(f"Exported {args.model} to {args.output_dir}"
                   + (f": {measured['agreement']:.1%} agreement with the source on the {measured['task']} sample, "
                      f"{measured['speedup']}x its speed (model card: {os.path.join(args.output_dir, 'README.md')})"

@@ -50,8 +50,12 @@ ENCODER_HEADS = {
 
 def export(model: str | os.PathLike, output_dir: str | os.PathLike, *, format: str | None = None,
            quantize: str = "none", task: str | None = None, trust_remote_code: bool = False, overwrite: bool = False,
-           measure: bool = True) -> dict[str, Any]:
-    """Export `model` to `output_dir` for `format`'s runtime; return what was measured (also in the model card)."""
+           measure: bool = True, calibration_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Export `model` to `output_dir` for `format`'s runtime; return what was measured (also in the model card).
+
+    An ONNX int8 export smooths the activations first (`runtimes/smoothing.py`), with scales measured on
+    `calibration_file` (rows with a "text" column, or "question" and "context" for question answering: any file
+    `hfapps.data.read_file` reads, SQuAD JSON included; the first 512 rows) or by default on hfapps' sample data."""
     if quantize not in QUANTIZE:
         raise InputError(f"--quantize takes {' or '.join(QUANTIZE)}, got {quantize!r}.")
     if format is not None and format not in FORMATS:
@@ -72,12 +76,17 @@ def export(model: str | os.PathLike, output_dir: str | os.PathLike, *, format: s
                                 "(T5, BART, Marian, M2M100, NLLB) and causal chat models. Use --format onnx.")
     runtimes.require(format)
     auto_class, task = _what_to_load(config, ref, kind, task or meta.get("task"))
+    if calibration_file is not None and (format != "onnx" or quantize != "int8"):
+        raise InputError("--calibration-file is read by ONNX int8 exports only (--format onnx --quantize int8); "
+                         "add --quantize int8, or leave the file out.")
+    calibration = calibration_inputs(task, calibration_file) if format == "onnx" and quantize == "int8" else None
 
     parent = os.path.dirname(os.path.abspath(output)) or "."
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output))}.export-", dir=parent)
     try:
-        runtime = _write(ref, config, meta, auto_class, task, format, quantize, staging, trust_remote_code)
+        runtime = _write(ref, config, meta, auto_class, task, format, quantize, staging, trust_remote_code,
+                         calibration)
         report = _measure(ref.name, staging, task, meta, trust_remote_code) if measure else {}
         _write_card(staging, ref.name, task, runtime, report)
         _move_into_place(staging, output, replacing)
@@ -145,7 +154,7 @@ def _what_to_load(config: Any, ref: Any, kind: str, task: str | None) -> tuple[A
 
 
 def _write(ref: Any, config: Any, meta: dict[str, Any], auto_class: Any, task: str, format: str, quantize: str,
-           folder: str, trust_remote_code: bool) -> dict[str, Any]:
+           folder: str, trust_remote_code: bool, calibration: tuple[list[Any], str] | None) -> dict[str, Any]:
     """The export itself, into `folder`; returns hfapps.json's "runtime" entry."""
     started = time.perf_counter()
     model = models.load_weights(ref, auto_class, trust_remote_code=trust_remote_code, dtype=torch.float32).eval()
@@ -160,8 +169,11 @@ def _write(ref: Any, config: Any, meta: dict[str, Any], auto_class: Any, task: s
     if format == "onnx":
         from .runtimes import onnx
 
-        onnx.export(model, tokenizer, folder, quantize=quantize)
+        written = onnx.export(model, tokenizer, folder, quantize=quantize,
+                              calibration=calibration[0] if calibration else ())
         runtime.update(head=onnx.head_of(model), file=onnx.MODEL_FILE)
+        if "smoothing" in written:
+            runtime["smoothing"] = {**written["smoothing"], "calibration": calibration[1]}  # type: ignore[index]
     else:
         from .runtimes import ct2
 
@@ -204,16 +216,60 @@ def _move_into_place(staging: str, output: str, replacing: bool) -> None:
 
 # -- measuring the export against its source ---------------------------------------------------------------
 
+#: How many of the sample's texts (question-answer pairs) the model card measures on; calibration uses others.
+CARD_TEXTS, CARD_QUESTIONS = 128, 48
+CALIBRATION_ROWS = 512
+SAMPLE_DATA = "hfapps' sample data"
+
+
+def _sample_questions() -> list[dict[str, str]]:
+    from .data import SAMPLE_DIR
+
+    with open(os.path.join(SAMPLE_DIR, "qa.json"), encoding="utf-8") as handle:
+        articles = json.load(handle)["data"]
+    return [{"question": qa["question"], "context": p["context"]}
+            for a in articles for p in a["paragraphs"] for qa in p["qas"]]
+
+
+def calibration_inputs(task: str, path: str | os.PathLike | None = None) -> tuple[list[Any], str]:
+    """What int8 smoothing measures activations on, and where it came from: the first rows of `path`, or
+    hfapps' sample data other than what the model card measures on (reviews, news topics, short documents and
+    encyclopedia paragraphs: English, 5 to 150 words)."""
+    from .data import SAMPLE_DIR, DataError, read_file
+
+    qa = task == "question-answering"
+    if path is None:
+        if qa:
+            return [(p["question"], p["context"]) for p in _sample_questions()[CARD_QUESTIONS:]], SAMPLE_DATA
+        reviews, topics, documents = (list(read_file(os.path.join(SAMPLE_DIR, name))[key]) for name, key in (
+            ("sentiment.csv", "text"), ("topics.csv", "text"), ("summarization.jsonl", "document")))
+        texts = (reviews[CARD_TEXTS:CARD_TEXTS + 200] + topics[:200] + documents
+                 + sorted({p["context"] for p in _sample_questions()}))
+        return texts, SAMPLE_DATA
+    rows = read_file(os.fspath(path))
+    needed = ["question", "context"] if qa else ["text"]
+    missing = [name for name in needed if name not in rows.column_names]
+    if missing:
+        raise DataError(f"The calibration file {os.fspath(path)!r} has no {' or '.join(repr(m) for m in missing)} "
+                        f"column (it has {rows.column_names}); {task} calibrates on "
+                        f"{' and '.join(repr(n) for n in needed)} columns. Rename the column in the file, or pass "
+                        "another file.")
+    if not len(rows):
+        raise DataError(f"The calibration file {os.fspath(path)!r} holds no rows.")
+    rows = rows.select(range(min(len(rows), CALIBRATION_ROWS)))
+    inputs = list(zip(rows["question"], rows["context"])) if qa else list(rows["text"])
+    if not all(isinstance(v, str) and v.strip() for item in inputs for v in (item if qa else (item,))):
+        raise DataError(f"The calibration file {os.fspath(path)!r} has empty or missing values in its first "
+                        f"{len(rows)} rows; drop or fill them.")
+    return inputs, os.fspath(path)
+
+
 def sample_inputs(task: str, meta: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
     """Inputs from hfapps' sample data for `task`, and the call options they need."""
     from .data import SAMPLE_DIR, read_file
 
     if task == "question-answering":
-        with open(os.path.join(SAMPLE_DIR, "qa.json"), encoding="utf-8") as handle:
-            articles = json.load(handle)["data"]
-        pairs = [{"question": qa["question"], "context": p["context"]}
-                 for a in articles for p in a["paragraphs"] for qa in p["qas"]]
-        return pairs[:48], {}
+        return _sample_questions()[:CARD_QUESTIONS], {}
     if task in ("summarization", "translation"):
         if task == "translation":
             rows = read_file(os.path.join(SAMPLE_DIR, "translation_en_de.jsonl"))
@@ -221,8 +277,7 @@ def sample_inputs(task: str, meta: dict[str, Any]) -> tuple[list[Any], dict[str,
         rows = read_file(os.path.join(SAMPLE_DIR, "summarization.jsonl"))
         return list(rows["document"][:6]), {"max_new_tokens": 48}
     texts = list(read_file(os.path.join(SAMPLE_DIR, "sentiment.csv"))["text"])
-    texts += list(read_file(os.path.join(SAMPLE_DIR, "topics.csv"))["text"])
-    return texts[:128], {}
+    return texts[:CARD_TEXTS], {}
 
 
 def _measure(source: str, exported: str, task: str, meta: dict[str, Any], trust_remote_code: bool) -> dict[str, Any]:
@@ -287,6 +342,11 @@ def _write_card(folder: str, source: str, task: str, runtime: dict[str, Any], re
                   f"source model's{gap}. Speed was measured once, on the machine that exported it."]
     elif report.get("skipped"):
         lines += ["", f"Not measured: {report['skipped']}."]
+    if "smoothing" in runtime:
+        smoothing = runtime["smoothing"]
+        lines += ["", f"int8 by ONNX Runtime's dynamic quantization, after smoothing the activations of "
+                  f"{smoothing['products']} matrix products (alpha {smoothing['alpha']}) with scales measured on "
+                  f"{smoothing['calibration_inputs']} inputs from {smoothing['calibration']}."]
     lines += ["", "Load it like any model:", "", "```python", "import hfapps",
               f"hfapps.load({task!r}, model=\"path/to/this/folder\")", "```", ""]
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as handle:
@@ -300,6 +360,9 @@ def add_arguments(parser: Any) -> None:
                         help="onnx (encoder tasks) or ctranslate2 (summarize, translate, chat); default: by model")
     parser.add_argument("--quantize", choices=QUANTIZE, default="none", help="int8 weights (smaller, faster on CPU)")
     parser.add_argument("--task", default=None, help="the task the export runs (default: from the model)")
+    parser.add_argument("--calibration-file", default=None,
+                        help="ONNX int8: texts to measure activations on (a \"text\" column; \"question\" and "
+                             "\"context\" for QA; first 512 rows). Default: hfapps' sample data")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier export in output_dir")
     parser.add_argument("--no-measure", dest="measure", action="store_false",
                         help="skip measuring speed and agreement against the source model")

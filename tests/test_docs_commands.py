@@ -57,7 +57,9 @@ NOT_RUN = {
 #: Commands that run in the repository itself: the quickstart uses the real packaged models.
 IN_REPO = {"make quickstart", ".venv/bin/python scripts/quickstart.py", "python scripts/quickstart.py"}
 #: An inline README command that needs the output of others first (run before it in the same folder).
-DEPENDS = {"hfapps train sentiment --model_name_or_path runs/mlm": ["hfapps train mlm --train_file my_domain.jsonl"]}
+DEPENDS = {"hfapps train sentiment --model_name_or_path runs/mlm": ["hfapps train mlm --train_file my_domain.jsonl"],
+           "hfapps export runs/sentiment runs/sentiment-int8-mine --quantize int8 --calibration-file my_domain.jsonl":
+               ["hfapps train sentiment --dataset_name sample --num_train_epochs 4"]}
 #: accelerate configs that need GPUs (several, or DeepSpeed's CUDA kernels).
 GPU_CONFIGS = re.compile(r"--config_file recipes/accelerate/(ddp|fsdp|deepspeed_zero[23]|multi_node)\.yaml")
 

@@ -272,23 +272,33 @@ def test_the_server_serves_exports(tiny, tmp_path, onnx_runtime, ct2_runtime):
         server.stop()
 
 
-def test_int8_keeps_the_first_layers_down_projection_in_float32(tiny, tmp_path, onnx_runtime):
+def test_int8_keeps_the_first_third_of_the_down_projections_in_float32(tiny, tmp_path, onnx_runtime):
     import onnx
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from hfapps.runtimes.onnx import down_projections
 
+    six = str(tmp_path / "six")  # the tiny classifier's width, with MiniLM-L6's six layers
+    tokenizer = AutoTokenizer.from_pretrained(tiny["classifier"])
+    torch.manual_seed(0)
+    BertForSequenceClassification(BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=6, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64)).save_pretrained(six)
+    tokenizer.save_pretrained(six)
     float32, int8 = str(tmp_path / "f32"), str(tmp_path / "int8")
-    export(tiny["classifier"], float32, measure=False)
+    export(six, float32, measure=False)
     kept = down_projections(os.path.join(float32, "model.onnx"))
-    assert kept == ["/model/bert/encoder/layer.0/output/dense/MatMul"]
-    export(tiny["classifier"], int8, quantize="int8", measure=False)
+    assert kept == [f"/model/bert/encoder/layer.{i}/output/dense/MatMul" for i in (0, 1)]
+    assert len(down_projections(os.path.join(float32, "model.onnx"), share=1.0)) == 6
+    export(six, int8, quantize="int8", measure=False)
     nodes = {node.name: node.op_type for node in onnx.load(os.path.join(int8, "model.onnx")).graph.node}
-    assert nodes[kept[0]] == "MatMul"  # left as it was
-    assert nodes.get("/model/bert/encoder/layer.1/output/dense/MatMul") is None  # replaced by an int8 product
-    assert sum(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in nodes.values()) >= 6
+    assert [nodes[name] for name in kept] == ["MatMul", "MatMul"]  # left as they were
+    for layer in range(2, 6):
+        assert nodes.get(f"/model/bert/encoder/layer.{layer}/output/dense/MatMul") is None  # an int8 product now
+    assert sum(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in nodes.values()) >= 6 * 5
 
 
-def test_int8_question_answering_keeps_every_down_projection_in_float32(tiny, tmp_path, onnx_runtime):
+def test_int8_question_answering_is_smoothed_and_keeps_every_down_projection_in_float32(tiny, tmp_path, onnx_runtime):
     import onnx
     from transformers import AutoConfig, AutoTokenizer, BertForQuestionAnswering
 
@@ -298,10 +308,14 @@ def test_int8_question_answering_keeps_every_down_projection_in_float32(tiny, tm
     AutoTokenizer.from_pretrained(tiny["classifier"]).save_pretrained(reader)
     int8 = str(tmp_path / "int8")
     export(reader, int8, quantize="int8", measure=False)
+    runtime = json.load(open(os.path.join(int8, "hfapps.json"), encoding="utf-8"))["runtime"]
+    # per layer query, key, value and up-projection, and the head on the last LayerNorm; on the sample pairs
+    assert runtime["smoothing"]["products"] == 9 and runtime["smoothing"]["calibration_inputs"] > 100
     nodes = {node.name: node.op_type for node in onnx.load(os.path.join(int8, "model.onnx")).graph.node}
-    for layer in (0, 1):
+    for layer in (0, 1):  # every layer's down-projection stays in float32 for QA
         assert nodes[f"/model/bert/encoder/layer.{layer}/output/dense/MatMul"] == "MatMul"
-        assert nodes.get(f"/model/bert/encoder/layer.{layer}/intermediate/dense/MatMul") is None  # int8
+        assert any(node.startswith(f"/model/bert/encoder/layer.{layer}/intermediate/dense/")
+                   and op in ("MatMulInteger", "DynamicQuantizeMatMul") for node, op in nodes.items())  # int8
     question, context = ["Who wrote it?"] * 3, ["Ada wrote it.", "It was written by Ada in 1843.", "Nobody knows."]
     for answer, text in zip(hfapps.answer(question=question, context=context, model=int8), context, strict=True):
         assert answer["answer"] and text[answer["start"]:answer["end"]] == answer["answer"]  # an untrained reader:
