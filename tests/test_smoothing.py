@@ -56,6 +56,13 @@ def test_smoothing_keeps_the_function_and_scales_each_layer_norm_output_once(tin
         + ["bert.pooler.dense"])
 
 
+def test_smoothing_reads_long_texts_within_the_models_positions(tiny):
+    model, tokenizer = wide_channels(tiny["classifier"])  # 64 positions
+    tokenizer.model_max_length = int(1e30)  # what many tokenizers say when their config does not
+    long_text = " ".join(sentences(40, seed=7))  # far past 64 tokens
+    assert smoothing.smooth(model, tokenizer, [long_text, "a short one"]) == 9
+
+
 def test_smoothing_finds_the_layer_norm_readers_of_another_architecture():
     from transformers import DistilBertConfig, DistilBertForSequenceClassification
     from tiny_models import bert_tokenizer

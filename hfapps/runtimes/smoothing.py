@@ -84,6 +84,9 @@ def readers_of_layer_norms(model: torch.nn.Module, tokenizer: Any, inputs: Seque
              else module.register_forward_pre_hook(record_reader)
              for module in model.modules() if _is_layer_norm(module) or isinstance(module, torch.nn.Linear)]
     ordered = sorted(inputs, key=lambda item: len(item if isinstance(item, str) else "".join(item)))
+    # tokenizers often say nothing of the model's window (a huge model_max_length); the positions decide
+    max_length = min(MAX_LENGTH, tokenizer.model_max_length,
+                     getattr(getattr(model, "config", None), "max_position_embeddings", None) or MAX_LENGTH)
     try:
         with torch.no_grad():
             for start in range(0, len(ordered), BATCH):
@@ -92,7 +95,7 @@ def readers_of_layer_norms(model: torch.nn.Module, tokenizer: Any, inputs: Seque
                 encoded = tokenizer([b[0] for b in batch] if pairs else list(batch),
                                     [b[1] for b in batch] if pairs else None, padding=True,
                                     truncation="only_second" if pairs else True,
-                                    max_length=min(MAX_LENGTH, tokenizer.model_max_length), return_tensors="pt")
+                                    max_length=max_length, return_tensors="pt")
                 model(**encoded)
                 produced.clear()
     finally:
