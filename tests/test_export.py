@@ -137,6 +137,36 @@ def test_ctranslate2_chat_model_matches_pytorch(tiny, tmp_path, ct2_runtime):
         hfapps.summarize(TEXTS[0], model=out, max_length=40)
 
 
+def test_ctranslate2_splits_each_batch_between_one_worker_per_thread(seq2seq, tiny, tmp_path, ct2_runtime):
+    """On a CPU the export runs one single-threaded worker per torch thread and hands each a share of the batch
+    (at most SUB_BATCH_TOKENS input tokens at a time); the shares come back in input order, so the outputs are
+    the PyTorch model's, whatever the thread count. CTranslate2 shares OpenMP's thread count with PyTorch;
+    loading an export must not leave PyTorch on one."""
+    from hfapps.runtimes.ct2 import SUB_BATCH_TOKENS
+
+    paths = {"t5": str(tmp_path / "t5"), "chat": str(tmp_path / "chat")}
+    export(seq2seq["t5"], paths["t5"], measure=False)
+    export(tiny["chat"], paths["chat"], measure=False)
+    threads = torch.get_num_threads()
+    try:
+        for count in (3, 1):
+            torch.set_num_threads(count)
+            hfapps.clear_cache()
+            for name, path in paths.items():
+                helper = hfapps.load("summarization", path, batch_size=len(TEXTS))
+                runner = helper.ct2 if name == "t5" else helper.chat
+                assert runner.model.workers == count
+                assert torch.get_num_threads() == count  # loading leaves PyTorch's own thread count alone
+                assert runner.model.share([["a"] * 10] * len(TEXTS)) == -(-len(TEXTS) // count)
+                long_inputs = [["a"] * (SUB_BATCH_TOKENS // 2)] * len(TEXTS)
+                assert runner.model.share(long_inputs) == min(2, -(-len(TEXTS) // count))
+                source = seq2seq["t5"] if name == "t5" else tiny["chat"]
+                assert helper(TEXTS, **FIXED) == hfapps.summarize(TEXTS, model=source, **FIXED)
+    finally:
+        torch.set_num_threads(threads)
+        hfapps.clear_cache()
+
+
 def test_ctranslate2_generation_options_reach_the_runtime(seq2seq, tmp_path, ct2_runtime):
     out = str(tmp_path / "t5")
     export(seq2seq["t5"], out, measure=False)

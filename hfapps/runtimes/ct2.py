@@ -10,6 +10,7 @@ refused with what to use instead.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -21,6 +22,9 @@ from ..errors import InputError, ModelLoadError, TaskMismatchError
 
 #: The converted model's own folder inside the export (CTranslate2 writes a config.json of its own).
 SUBFOLDER = "ctranslate2"
+#: The most input tokens one worker takes at once: more makes each decoding step slower than two smaller
+#: sub-batches in turn (RESULTS.md: 16 documents of about 400 tokens ran at half the speed of 4 x 4).
+SUB_BATCH_TOKENS = 2048
 
 
 def export(model: Any, tokenizer: Any, folder: str, *, quantize: str) -> None:
@@ -52,11 +56,18 @@ def _open(kind: str, path: str, device: torch.device, quantize: str) -> Any:
     folder = os.path.join(path, SUBFOLDER)
     if not os.path.isfile(os.path.join(folder, "model.bin")):
         raise ModelLoadError(f"{path!r} is a CTranslate2 export without its {SUBFOLDER}/model.bin: export it again.")
-    threads = torch.get_num_threads() if device.type == "cpu" else 0
+    # On a CPU, one worker per thread, each single-threaded, splitting every batch between them: CTranslate2's
+    # threading inside an operation costs more than it gives on decoding's small products (RESULTS.md measured
+    # 1.4-2.4x the throughput, and lower latency even for one text). The workers share the weights.
+    threads = torch.get_num_threads()
+    workers = {"inter_threads": threads, "intra_threads": 1} if device.type == "cpu" else {}
     try:
-        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type="default", intra_threads=threads)
+        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type="default", **workers)
     except (RuntimeError, ValueError) as err:
         raise ModelLoadError(f"CTranslate2 could not load {path!r}: {err}") from err
+    finally:
+        # CTranslate2 sets the OpenMP thread count it shares with PyTorch; PyTorch models in this process keep theirs.
+        torch.set_num_threads(threads)
 
 
 class Ct2Model:
@@ -66,6 +77,13 @@ class Ct2Model:
     def __init__(self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig,
                  runtime: dict[str, Any]) -> None:
         self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
+        self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", None) or 1)
+
+    def share(self, inputs: list[list[str]]) -> int:
+        """The sub-batch size for `inputs` (token lists): an even split between the engine's workers, which run
+        in parallel, in sub-batches of at most `SUB_BATCH_TOKENS` tokens each."""
+        longest = max(1, *map(len, inputs))
+        return max(1, min(math.ceil(len(inputs) / self.workers), SUB_BATCH_TOKENS // longest))
 
     @classmethod
     def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
@@ -146,8 +164,8 @@ class Seq2SeqRunner:
         target_prefix = None
         if first_token is not None:
             target_prefix = [[self.tokenizer.convert_ids_to_tokens(first_token)]] * len(sources)
-        results = self.model.engine.translate_batch(sources, target_prefix=target_prefix, max_batch_size=len(sources),
-                                                    **options)
+        results = self.model.engine.translate_batch(sources, target_prefix=target_prefix,
+                                                    max_batch_size=self.model.share(sources), **options)
         hypotheses = [result.hypotheses[0] for result in results]
         if self.model.generation_config.forced_eos_token_id is not None:
             # transformers makes the last token at the length limit the end token (BART, Marian); CTranslate2 lets
@@ -179,8 +197,8 @@ class ChatRunner:
         eos = self.generation_config.eos_token_id if self.generation_config.eos_token_id is not None \
             else self.tokenizer.eos_token_id
         ends = [eos] if isinstance(eos, int) else list(eos or [])
-        results = self.model.engine.generate_batch(starts, max_batch_size=len(starts), include_prompt_in_result=False,
-                                                   end_token=ends or None, **options)
+        results = self.model.engine.generate_batch(starts, max_batch_size=self.model.share(starts),
+                                                   include_prompt_in_result=False, end_token=ends or None, **options)
         return [self.tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip() for result in results]
 
     def clip(self, text: str, max_tokens: int) -> str:
