@@ -5,7 +5,8 @@ translate, and causal chat models (Llama-type, such as SmolLM2) for the chat pat
 file, de-quantized, converts too). `Seq2SeqRunner` and `ChatRunner` do what the PyTorch pipelines do (the task
 prefix, truncation to the model's window, the target-language token, the chat template) and map hfapps'
 generation options onto CTranslate2's; `max_length` on a chat model has no CTranslate2 counterpart and is
-refused with what to use instead.
+refused with what to use instead. On a CPU, an export runs one single-threaded worker per PyTorch thread, and
+each call splits its batch between them (`Ct2Model.share`).
 """
 
 from __future__ import annotations
