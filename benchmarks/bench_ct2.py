@@ -23,7 +23,7 @@ import hfapps  # noqa: E402
 import tf457  # noqa: E402
 import bench_chat as chat_baseline  # noqa: E402
 from bench_chat import MODEL as CHAT_MODEL  # noqa: E402
-from bench_seq2seq import documents, sentences, t5_small_sized  # noqa: E402
+from bench_seq2seq import TRUNCATE, documents, sentences, t5_small_sized  # noqa: E402
 from common import CACHE, best_of, need_data, print_peaks, seq2seq_flops  # noqa: E402
 from hfapps.export import export  # noqa: E402
 
@@ -66,8 +66,8 @@ def seq2seq(peak32: float, peak8: float) -> None:
         for name, path, peak, batch in [("hfapps, PyTorch float32", model, peak32, BATCH),
                                         *[(*variant, BATCH) for variant in variants], default_batching]:
             task_model = hfapps.load(task, path, batch_size=batch, progress=False)
-            task_model(inputs[:2], **GENERATE)
-            ours, seconds = best_of(REPEATS, task_model, inputs, **GENERATE)
+            task_model(inputs[:2], **GENERATE, **TRUNCATE)
+            ours, seconds = best_of(REPEATS, task_model, inputs, **GENERATE, **TRUNCATE)
             same = sum(o[key] == b for o, b in zip(ours, result["outputs"])) / len(inputs)
             row(f"  {name}", seconds, result["seconds"], len(inputs), same, flops, peak)
 
