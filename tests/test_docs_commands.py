@@ -51,7 +51,8 @@ NOT_RUN = {
         "the benchmark behind the README's QA table (it trains a reader for 11 minutes); benchmarks are run by "
         "hand (benchmarks/RESULTS.md)",
     "python benchmarks/bench_ct2.py": "the benchmark behind the README's CTranslate2 table (it builds the "
-        "transformers 4.57 environment and runs for about 10 minutes); benchmarks are run by hand (benchmarks/RESULTS.md)",
+        "transformers 4.57 environment and runs for about 10 minutes); benchmarks are run by hand "
+        "(benchmarks/RESULTS.md)",
     "hfapps tune benchmarks/tune_sst2.yaml --n_trials 30 --timeout 780 --output_dir runs/sst2-tune":
         "the 13-minute search behind the README's figures; the README's `hfapps tune sentiment` block and "
         "tests/test_tune.py run the same code",

@@ -78,13 +78,13 @@ class Ct2Model:
     def __init__(self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig,
                  runtime: dict[str, Any]) -> None:
         self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
-        self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", None) or 1)
+        self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", 1))
 
     def share(self, inputs: list[list[str]]) -> int:
         """The sub-batch size for `inputs` (token lists): an even split between the engine's workers, which run
         in parallel, in sub-batches of at most `SUB_BATCH_TOKENS` tokens each."""
-        longest = max(1, *map(len, inputs))
-        return max(1, min(math.ceil(len(inputs) / self.workers), SUB_BATCH_TOKENS // longest))
+        longest = max(map(len, inputs), default=1)
+        return max(1, min(math.ceil(len(inputs) / self.workers), SUB_BATCH_TOKENS // max(1, longest)))
 
     @classmethod
     def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
