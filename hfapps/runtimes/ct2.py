@@ -78,7 +78,7 @@ class Ct2Model:
     def __init__(self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig,
                  runtime: dict[str, Any]) -> None:
         self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
-        self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", 1))
+        self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", None) or 1)
 
     def share(self, inputs: list[list[str]]) -> int:
         """The sub-batch size for `inputs` (token lists): an even split between the engine's workers, which run
