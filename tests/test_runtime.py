@@ -39,6 +39,17 @@ def test_a_full_enough_batch_ends_before_a_much_shorter_item():
     assert [sorted(lengths[i] for i in b) for b in batches] == [[long] * MIN_SPLIT_BATCH, [short, short + 1]]
 
 
+def test_generation_batches_are_not_split_for_padding_but_keep_the_token_budget():
+    from hfapps.runtime import MIN_SPLIT_BATCH, PADDING_SPLIT
+
+    long, short = 100, int(PADDING_SPLIT * 100) - 5
+    lengths = [long] * MIN_SPLIT_BATCH + [short, short + 1]
+    whole = length_sorted_batches(lengths, 64, None, split_padding=False)
+    assert [sorted(b) for b in whole] == [list(range(len(lengths)))]
+    budgeted = length_sorted_batches(lengths, 64, long * 6, split_padding=False)
+    assert [len(b) for b in budgeted] == [6, 4]
+
+
 def test_batch_size_must_be_positive():
     with pytest.raises(InputError, match="batch_size"):
         length_sorted_batches([1], batch_size=0, max_batch_tokens=None)

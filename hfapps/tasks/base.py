@@ -52,6 +52,8 @@ class Task:
     what: ClassVar[str] = "text"
     #: Inputs longer than the model's window are cut to fit (with a warning) rather than split.
     truncates: ClassVar[bool] = True
+    #: A batch ends early where padding its shorter items would waste compute (`runtime.length_sorted_batches`).
+    splits_padded_batches: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -204,7 +206,8 @@ class Task:
         # The caller's dict is shared by every chunk of a stream: read it, never change it.
         batch_size = options.get("batch_size") or self.batch_size
         settings = self.options(**{k: v for k, v in options.items() if k != "batch_size"})
-        batches = length_sorted_batches(lengths, batch_size, self.max_batch_tokens)
+        batches = length_sorted_batches(lengths, batch_size, self.max_batch_tokens,
+                                        split_padding=self.splits_padded_batches)
         if show_progress is None:
             show_progress = self.progress if self.progress is not None else len(batches) > 1 and sys.stderr.isatty()
         results: list[Any] = [None] * len(items)

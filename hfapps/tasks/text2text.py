@@ -61,6 +61,9 @@ class TextToText(Task):
     output_key: ClassVar[str]
     #: max_new_tokens when the caller gives none and the model's generation config sets no length.
     default_max_new_tokens: ClassVar[int] = 128
+    #: Batches are not split to save padding: each one repeats the decoding loop, whose steps cost about the
+    #: same for a few sequences as for a full batch (the SmolLM2 chat path: 9.8 texts/s split, 11.7 whole).
+    splits_padded_batches = False
 
     def _build(self, *, allow_pickle: bool) -> None:
         model_type = self.config.model_type
