@@ -93,7 +93,8 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_batch_tok
     for index in order:
         longest = lengths[current[0]] if current else lengths[index]
         over_budget = max_batch_tokens is not None and longest * (len(current) + 1) > max_batch_tokens
-        wasteful = split_padding and len(current) >= MIN_SPLIT_BATCH and lengths[index] + 2 < PADDING_SPLIT * (longest + 2)
+        wasteful = (split_padding and len(current) >= MIN_SPLIT_BATCH
+                    and lengths[index] + 2 < PADDING_SPLIT * (longest + 2))
         if current and (len(current) == batch_size or over_budget or wasteful):
             batches.append(current)
             current = []
