@@ -81,6 +81,14 @@ def test_chat_model_summarizes_and_translates(tiny):
         hfapps.translate("hello", source="en", target="xx", model=tiny["chat"])
 
 
+def _batch_sizes(task, monkeypatch) -> list[int]:
+    """The sizes of the batches `task` hands its model, appended as it runs."""
+    sizes: list[int] = []
+    predict = task._predict
+    monkeypatch.setattr(task, "_predict", lambda batch, options: sizes.append(len(batch)) or predict(batch, options))
+    return sizes
+
+
 @pytest.mark.parametrize("kind", ["t5", "chat"])
 def test_a_generation_batch_of_mixed_lengths_is_one_call(tiny, kind, monkeypatch):
     # Classification splits such a batch to save padding; generation must not: each call repeats the
@@ -90,19 +98,14 @@ def test_a_generation_batch_of_mixed_lengths_is_one_call(tiny, kind, monkeypatch
     texts = ["the film was " + "really " * n + "good." for n in range(10, 0, -1)]
     assert len(texts) > MIN_SPLIT_BATCH
     task = hfapps.load("summarization", tiny[kind], batch_size=16)
-    sizes = []
-    predict = task._predict
-    monkeypatch.setattr(task, "_predict", lambda batch, options: sizes.append(len(batch)) or predict(batch, options))
+    sizes = _batch_sizes(task, monkeypatch)
     batched = task(texts, max_new_tokens=4)
     assert sizes == [len(texts)]
     assert batched == [task(t, max_new_tokens=4) for t in texts]
     classifier = hfapps.load("classification", tiny["classifier"], batch_size=16)
-    sizes.clear()
-    predict_labels = classifier._predict
-    monkeypatch.setattr(classifier, "_predict",
-                        lambda batch, options: sizes.append(len(batch)) or predict_labels(batch, options))
+    classifier_sizes = _batch_sizes(classifier, monkeypatch)
     classifier(texts)
-    assert len(sizes) > 1  # the encoder task still splits where padding would waste compute
+    assert len(classifier_sizes) > 1  # the encoder task still splits where padding would waste compute
 
 
 def test_chat_prompt_says_the_task_and_languages(tiny):
