@@ -29,6 +29,7 @@ test-slow: install
 bench: install
 	$(PY) benchmarks/bench_classification.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_train_step.py
 	$(PY) benchmarks/bench_seq2seq.py
 	$(PY) benchmarks/bench_chat.py
 	$(PY) benchmarks/bench_qa.py
