@@ -13,11 +13,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 import hfapps  # noqa: E402
-from common import encoder_flops, machine, mixed_texts, need_data, peak_flops, sentiment_model, timed  # noqa: E402
+from common import encoder_flops, mixed_texts, need_data, print_float_peaks, sentiment_model, timed  # noqa: E402
 
 BATCH = 32
 
@@ -29,15 +28,15 @@ def main() -> None:
     baseline = pipeline("text-classification", model=model, device="cpu")
     lengths = [min(len(ids), 512) for ids in baseline.tokenizer(texts)["input_ids"]]
     flops = encoder_flops(baseline.model.config, lengths)
-    peak32, peak16 = peak_flops(torch.float32), peak_flops(torch.bfloat16)
-    print(f"machine: {machine()}; peak matmul {peak32 / 1e9:.0f} GFLOP/s fp32, {peak16 / 1e9:.0f} GFLOP/s bf16")
+    peaks = print_float_peaks()
+    peak32 = peaks["float32"]
     print(f"workload: {len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
           f"max {max(lengths)}), {flops / 1e12:.2f} TFLOP")
 
     baseline(texts[:8], batch_size=BATCH, truncation=True)  # warm-up, both sides
     base, base_s = timed(baseline, texts, batch_size=BATCH, truncation=True)
     rows = [("transformers pipeline, float32 (baseline)", base, base_s, peak32)]
-    for dtype, peak in (("float32", peak32), ("bfloat16", peak16)):
+    for dtype, peak in peaks.items():
         task = hfapps.load("classification", model, device="cpu", dtype=dtype, batch_size=BATCH, progress=False)
         task(texts[:8])
         out, seconds = timed(task, texts)

@@ -19,11 +19,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
 
 import hfapps  # noqa: E402
 import tf457  # noqa: E402
-from common import CACHE, DATA, encoder_flops, machine, need_data, peak_flops, timed  # noqa: E402
+from common import CACHE, DATA, encoder_flops, need_data, print_float_peaks, timed  # noqa: E402
 from hfapps import metrics  # noqa: E402
 
 BATCH, N, ROUNDS = 16, 200, 4
@@ -55,9 +54,7 @@ def main() -> None:
     need_data()
     model = qa_model()
     questions, contexts, gold = workload()
-    peaks = {"float32": peak_flops(torch.float32), "bfloat16": peak_flops(torch.bfloat16)}
-    print(f"machine: {machine()}; peak matmul {peaks['float32'] / 1e9:.0f} GFLOP/s fp32, "
-          f"{peaks['bfloat16'] / 1e9:.0f} GFLOP/s bf16")
+    peaks = print_float_peaks()
     # The model was trained with 256-token windows; both sides read with the 4.57 defaults (384, stride 128).
     tasks = {dtype: hfapps.load("question-answering", model, dtype=dtype, batch_size=BATCH, progress=False)
              for dtype in peaks}

@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
-from common import machine, need_data, peak_flops, sst2  # noqa: E402
+from common import need_data, print_float_peaks, sst2  # noqa: E402
 from hfapps import models  # noqa: E402
 
 BATCH, WARMUP, STEPS, MAX_LENGTH = 32, 10, 80, 64
@@ -68,8 +68,7 @@ def main() -> None:
     need_data()
     path = models.resolve("sentence-transformers/all-MiniLM-L6-v2")[0].path
     data = batches(path)
-    print(f"machine: {machine()}; peak {peak_flops(torch.float32) / 1e9:.0f} GFLOP/s float32 matmul, "
-          f"{peak_flops(torch.bfloat16) / 1e9:.0f} GFLOP/s bfloat16")
+    print_float_peaks()
     timed_tokens = sum(b["input_ids"].numel() for b in data[WARMUP:WARMUP + STEPS])
     baseline = None
     for name, flags in VARIANTS.items():

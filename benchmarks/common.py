@@ -121,6 +121,15 @@ def print_peaks() -> tuple[float, float]:
     return peak32, peak8
 
 
+def print_float_peaks() -> dict[str, float]:
+    """Measure and print the float32 and bfloat16 matmul peaks (CPUs differ: bfloat16 is slower than float32 on
+    some, several times faster on those with AMX); return them in FLOP/s by dtype name."""
+    peaks = {"float32": peak_flops(torch.float32), "bfloat16": peak_flops(torch.bfloat16)}
+    print(f"machine: {machine()}; peak matmul {peaks['float32'] / 1e9:.0f} GFLOP/s fp32, "
+          f"{peaks['bfloat16'] / 1e9:.0f} GFLOP/s bf16")
+    return peaks
+
+
 def encoder_flops(config, lengths: list[int]) -> float:
     """Forward FLOPs of a BERT-style encoder: 2 x non-embedding parameters x tokens, plus attention
     (QK^T and AV: 4 x hidden x tokens^2 per layer)."""
