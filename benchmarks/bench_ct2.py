@@ -1,6 +1,8 @@
 """CTranslate2 exports (`hfapps export --format ctranslate2`) against the transformers 4.57 pipelines users had.
 
     python benchmarks/bench_ct2.py [--seq2seq | --chat]
+    python benchmarks/bench_ct2.py --precision
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_ct2.py --precision
 
 Seq2seq: bench_seq2seq.py's workloads and model (t5-small's size, random weights, a tokenizer trained on the
 text): 48 XSum documents to summarize and 96 WMT16 sentences to translate, batch 16 on both sides, greedy,
@@ -24,7 +26,7 @@ import tf457  # noqa: E402
 import bench_chat as chat_baseline  # noqa: E402
 from bench_chat import MODEL as CHAT_MODEL  # noqa: E402
 from bench_seq2seq import TRUNCATE, documents, sentences, t5_small_sized  # noqa: E402
-from common import CACHE, best_of, need_data, print_peaks, seq2seq_flops  # noqa: E402
+from common import CACHE, best_of, machine, need_data, print_peaks, seq2seq_flops  # noqa: E402
 from hfapps.export import export  # noqa: E402
 
 BATCH, NEW_TOKENS, REPEATS = 16, 32, 3
@@ -102,8 +104,74 @@ def chat(peak32: float, peak8: float) -> None:
                   f"{ours[0]['translation_text']!r}")
 
 
+def ct2_outputs(path: str, sources: list[list[str]], chat: bool) -> list[tuple[list[str], float]]:
+    """CTranslate2 itself on an export's own files, as written (compute type "default", whatever hfapps would choose
+    on this CPU): greedy, exactly NEW_TOKENS new tokens per input; (tokens, log-probability per token) each."""
+    import ctranslate2
+
+    folder = os.path.join(path, "ctranslate2")
+    options = {"beam_size": 1, "return_scores": True, "max_batch_size": BATCH}
+    if chat:
+        engine = ctranslate2.Generator(folder, compute_type="default")
+        results = engine.generate_batch(sources, max_length=NEW_TOKENS, min_length=NEW_TOKENS,
+                                        include_prompt_in_result=False, **options)
+        return [(r.sequences[0], r.scores[0] / max(1, len(r.sequences[0]))) for r in results]
+    engine = ctranslate2.Translator(folder, compute_type="default")
+    results = engine.translate_batch(sources, max_decoding_length=NEW_TOKENS, min_decoding_length=NEW_TOKENS,
+                                     **options)
+    return [(r.hypotheses[0], r.scores[0]) for r in results]
+
+
+def precision() -> None:
+    """int8 against CTranslate2's own float32 on the three workloads above, on this CPU's kernels: the share of
+    outputs identical token for token, how many of their first tokens are (the mean length of the common start), and
+    the outputs' mean log-probability per token (CTranslate2's score). It
+    runs oneDNN on AMD CPUs, and ONEDNN_MAX_CPU_ISA=AVX2 makes it run the AVX2 kernels of a CPU without VNNI (whose
+    u8 x s8 products sum pairs in 16 bits) on any x86 CPU."""
+    from transformers import AutoTokenizer
+
+    t5 = t5_small_sized(documents(500) + sentences(1999))
+    tokenizer = AutoTokenizer.from_pretrained(t5)
+
+    def encoded(texts: list[str]) -> list[list[str]]:
+        return [tokenizer.convert_ids_to_tokens(ids) for ids in tokenizer(texts, truncation=True,
+                                                                          max_length=512)["input_ids"]]
+
+    translator = hfapps.load("translation", CHAT_MODEL, progress=False)  # for its prompt and chat template
+    prompts = [translator.tokenizer.apply_chat_template(
+        [{"role": "user", "content": translator._prompt(text, **chat_baseline.OPTIONS)}], add_generation_prompt=True,
+        tokenize=True, return_dict=True)["input_ids"] for text in sentences(48)]
+    workloads = [("summarization (t5-small-sized)", t5, "t5-small-sized", encoded(["summarize: " + d for d in
+                                                                                   documents(48)]), False),
+                 ("translation (t5-small-sized)", t5, "t5-small-sized",
+                  encoded(["translate English to Romanian: " + s for s in sentences(96)]), False),
+                 ("chat (SmolLM2, translation prompt)", CHAT_MODEL, "smollm2",
+                  [translator.tokenizer.convert_ids_to_tokens(ids) for ids in prompts], True)]
+    del translator
+    hfapps.clear_cache()
+    print(f"\nCTranslate2 int8 against its own float32 ({os.environ.get('ONEDNN_MAX_CPU_ISA') or 'oneDNN picks'} "
+          f"kernels); greedy, {NEW_TOKENS} new tokens")
+    print(f"{'':36s} {'identical':>10s} {'same first tokens':>17s} {'log-prob/token fp32':>20s} {'int8':>8s}")
+    for label, model, name, sources, chat in workloads:
+        outputs = {}
+        for quantize in ("none", "int8"):
+            path = os.path.join(CACHE, f"{name}-ct2-{quantize}")
+            if not os.path.isfile(os.path.join(path, "hfapps.json")):
+                exported(model, name, quantize)
+            outputs[quantize] = ct2_outputs(path, sources, chat)
+        same = sum(a[0] == b[0] for a, b in zip(outputs["none"], outputs["int8"])) / len(sources)
+        prefix = sum(next((i for i, (x, y) in enumerate(zip(a[0], b[0])) if x != y), min(len(a[0]), len(b[0])))
+                     for a, b in zip(outputs["none"], outputs["int8"])) / len(sources)
+        mean = {q: sum(score for _, score in out) / len(out) for q, out in outputs.items()}
+        print(f"{label:36s} {same:10.1%} {prefix:17.1f} {mean['none']:20.3f} {mean['int8']:8.3f}")
+
+
 def main() -> None:
     need_data()
+    if "--precision" in sys.argv:
+        print(machine())
+        precision()
+        return
     peak32, peak8 = print_peaks()  # CTranslate2 runs its own int8 kernels; ONNX Runtime's peak is the yardstick
     if "--chat" not in sys.argv:
         seq2seq(peak32, peak8)

@@ -2,6 +2,7 @@
 PyTorch path and the plain transformers pipeline, with what each step costs in accuracy.
 
     python benchmarks/bench_export.py
+    python benchmarks/bench_export.py --task int8_variants
     python benchmarks/bench_export.py --task question_answering --qa_train_samples 3000 --qa_questions 1000
 
 Classification: the sentiment teacher (MiniLM-L6 fine-tuned with the shipped recipe on 20,000 SST-2 sentences,
@@ -24,10 +25,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import pipeline  # noqa: E402
 
 import hfapps  # noqa: E402
-from common import (CACHE, best_of, encoder_flops, mixed_texts, need_data, print_peaks, sst2,  # noqa: E402
-                    sst2_run, teacher_model, timed)
+from common import (CACHE, ag_news, best_of, encoder_flops, mixed_texts, need_data, print_peaks,  # noqa: E402
+                    sst2, sst2_run, teacher_model, timed)
 from hfapps import metrics  # noqa: E402
 from hfapps.export import export  # noqa: E402
+from hfapps.runtimes.onnx import Int8  # noqa: E402
 
 BATCH = 32
 
@@ -87,6 +89,85 @@ def classification(peak32: float, peak8: float, rounds: int) -> None:
               f"{size_mb(path):6.1f} {100 * flops / seconds[name] / peak:8.0f}%")
 
 
+#: The int8 variants measured against each other: (name, how the file is quantized, u8 x u8 products at load).
+#: "u8 x u8" is ONNX Runtime's session.x64quantprecision: on x86 CPUs without VNNI it replaces the u8 x s8 kernels,
+#: whose 16-bit pair sums saturate, by exact ones; hfapps sets it on those CPUs (`runtimes/onnx.session_options`).
+INT8_VARIANTS = [
+    ("dynamic QInt8 per channel", Int8(static=False), False),
+    ("dynamic, reduce_range", Int8(static=False, reduce_range=True), False),
+    ("dynamic, QUInt8 weights", Int8(static=False, weights="QUInt8"), False),
+    ("dynamic, u8 x u8 at load", Int8(static=False), True),
+    ("static QDQ (calibrated)", Int8(), False),
+    ("static QDQ, u8 x u8 at load", Int8(), True),
+]
+
+
+def load_onnx(path: str, precise: bool):
+    """The sentiment helper on an ONNX export, with u8 x u8 products on or off whatever this CPU would choose."""
+    from hfapps.runtimes import onnx as onnx_runtime
+
+    chosen = onnx_runtime.session_options
+    onnx_runtime.session_options = lambda ort, _=None: chosen(ort, precise)  # type: ignore[assignment]
+    try:
+        return hfapps.load("sentiment", path, batch_size=BATCH, progress=False)
+    finally:
+        onnx_runtime.session_options = chosen  # type: ignore[assignment]
+
+
+def batch_shift(task, reviews: list[str], longer: list[str]) -> tuple[float, int]:
+    """How far a review's POSITIVE probability moves, at most, between being scored alone and in one padded batch
+    with `longer` texts; and how many labels change."""
+    import torch
+
+    def probabilities(texts: list[str]) -> torch.Tensor:
+        encoded = task.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            return task.pipeline.model(**encoded).logits.softmax(-1)[:, -1]
+
+    alone = torch.cat([probabilities([review]) for review in reviews])
+    together = probabilities(reviews + longer)[:len(reviews)]
+    return float((alone - together).abs().max()), int(((alone > 0.5) != (together > 0.5)).sum())
+
+
+def int8_variants(rounds: int) -> None:
+    """Every int8 variant of the teacher on this CPU: labels against float32, SST-2 dev accuracy, speed against hfapps
+    float32 on the mixed workload, and whether a text's result depends on its batch."""
+    from hfapps.cpu import cpu
+
+    teacher = teacher_model()
+    texts = mixed_texts(sst2_n=300, ag_n=300, squad_n=200)
+    dev, gold = sst2("dev")
+    reviews, longer = dev[-40:], ag_news(20)  # held out: the teacher never trained on SST-2 dev
+    print(f"\nint8 variants of the teacher on this CPU ({cpu().int8_kernels}; hfapps turns u8 x u8 on here: "
+          f"{'yes' if cpu().int8_saturates else 'no'}); {len(texts)} mixed texts, best of {rounds} rounds; batch shift: "
+          f"{len(reviews)} reviews scored alone and in one batch with {len(longer)} news articles")
+    runs = [("hfapps, PyTorch float32", hfapps.load("sentiment", teacher, batch_size=BATCH, progress=False))]
+    for name, settings, precise in INT8_VARIANTS:
+        out = os.path.join(CACHE, f"teacher-int8-{'static' if settings.static else 'dynamic'}-{settings.weights}"
+                                  f"{'-rr' if settings.reduce_range else ''}")
+        if not os.path.isfile(os.path.join(out, "hfapps.json")):
+            export(teacher, out, quantize="int8", overwrite=True, measure=False, int8=settings)
+        runs.append((name, load_onnx(out, precise)))
+    outputs, seconds = {}, {name: float("inf") for name, _ in runs}
+    for _, task in runs:
+        task(texts[:8])
+    for _ in range(rounds):
+        for name, task in runs:
+            outputs[name], took = timed(task, texts)
+            seconds[name] = min(seconds[name], took)
+    reference, reference_dev = outputs[runs[0][0]], runs[0][1](dev)
+    print(f"{'':32s} {'texts/s':>8s} {'vs fp32':>8s} {'labels = fp32':>14s} {'(SST-2 dev)':>11s} {'SST-2 acc':>9s} "
+          f"{'batch shift':>11s} {'flips':>5s}")
+    for name, task in runs:
+        on_dev = task(dev)
+        accuracy = sum(p["label"] == ["NEGATIVE", "POSITIVE"][g] for p, g in zip(on_dev, gold)) / len(dev)
+        same = sum(a["label"] == b["label"] for a, b in zip(outputs[name], reference)) / len(texts)
+        same_dev = sum(a["label"] == b["label"] for a, b in zip(on_dev, reference_dev)) / len(dev)
+        shift, flips = batch_shift(task, reviews, longer)
+        print(f"{name:32s} {len(texts) / seconds[name]:8.1f} {seconds[runs[0][0]] / seconds[name]:7.2f}x "
+              f"{same:14.2%} {same_dev:11.2%} {accuracy:9.4f} {shift:11.4f} {flips:5d}")
+
+
 def question_answering(train_samples: int, n: int) -> None:
     from bench_qa import qa_model, workload
 
@@ -114,7 +195,8 @@ def question_answering(train_samples: int, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=("all", "classification", "question_answering"), default="all")
+    parser.add_argument("--task", choices=("all", "classification", "int8_variants", "question_answering"),
+                        default="all")
     parser.add_argument("--qa_train_samples", type=int, default=800, help="SQuAD questions the QA reader learns from")
     parser.add_argument("--qa_questions", type=int, default=200, help="SQuAD dev questions scored")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of the classification models")
@@ -123,6 +205,10 @@ def main() -> None:
     if args.task in ("all", "classification"):
         peak32, peak8 = print_peaks()
         classification(peak32, peak8, args.rounds)
+    if args.task in ("all", "int8_variants"):
+        if args.task == "int8_variants":
+            print_peaks()
+        int8_variants(args.rounds)
     if args.task in ("all", "question_answering"):
         question_answering(args.qa_train_samples, args.qa_questions)
 

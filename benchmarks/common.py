@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import platform
 import sys
 import time
 
@@ -164,7 +163,13 @@ def causal_lm_flops(config, prompt_lengths: list[int], new_tokens: int) -> float
 
 
 def machine() -> str:
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+    """The CPU as hfapps sees it (its model, the instruction sets that decide the int8 and bfloat16 paths), the cores
+    and threads: every figure holds for the CPU it was measured on."""
+    from hfapps.cpu import cpu
+
+    here = cpu()
+    return (f"{here.describe()}; int8 kernels: {here.int8_kernels}; bfloat16: "
+            f"{'native' if here.bf16_native else 'emulated'}; {os.cpu_count()} cores, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads")
 
 

@@ -23,6 +23,43 @@ def hub_status(timeout: float = 3.0) -> str:
     return f"reachable ({endpoint})"
 
 
+def bfloat16_speed(n: int = 768, repeat: int = 3) -> float:
+    """How much faster an n x n bfloat16 matmul runs than a float32 one on this CPU, measured now (best of `repeat`)."""
+    import time
+
+    import torch
+
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        best[dtype] = min(times)
+    return best[torch.float32] / best[torch.bfloat16]
+
+
+def cpu_paths() -> list[str]:
+    """The CPU, and what hfapps does on it: which int8 kernels its exports run, and whether bfloat16 pays."""
+    from .cpu import cpu
+    from .runtimes import ct2, onnx
+
+    here = cpu()
+    speed = bfloat16_speed()
+    if here.bf16_native:
+        bf16 = (f"native; a matmul ran {speed:.1f}x as fast as float32 just now. dtype='bfloat16' is opt-in "
+                "(dtype='auto' stays float32 on CPUs, so results match on every machine)")
+    else:
+        bf16 = (f"emulated (no AVX-512 BF16, AMX or ARM BF16): a matmul ran at {speed:.2f}x float32 just now. "
+                "dtype='bfloat16' warns here, and dtype='auto' never picks it")
+    return [f"cpu: {here.describe()}", f"int8 kernels: {here.int8_kernels}",
+            f"  ONNX int8 exports: {onnx.int8_plan(here)}", f"  CTranslate2 int8 exports: {ct2.int8_plan(here)}",
+            f"bfloat16: {bf16}"]
+
+
 def report() -> str:
     import torch
 
@@ -37,6 +74,7 @@ def report() -> str:
         lines.append(f"device: cuda ({gpus}); bf16: {torch.cuda.is_bf16_supported()}")
     else:
         lines.append(f"device: cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)")
+    lines += cpu_paths()
     lines.append(f"hub: {hub_status()}")
     lines.append(f"cache: {os.environ.get('HF_HOME', os.path.expanduser('~/.cache/huggingface'))}")
     return "\n".join(lines)

@@ -27,6 +27,10 @@ class OutOfMemoryError(HfappsError, MemoryError):
     """A single input does not fit in the device's memory, even alone."""
 
 
+class ExportError(HfappsError):
+    """An export that cannot be written, or whose result could not load and run its task (nothing is left)."""
+
+
 class ServerError(HfappsError):
     """An `hfapps serve` server refused or failed a request (`status` is its HTTP status)."""
 

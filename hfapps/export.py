@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from transformers import (
     AutoModelForCausalLM,
+    GenerationConfig,
     AutoModelForQuestionAnswering,
     AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
@@ -35,7 +36,8 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from . import models, runtimes
-from .errors import HfappsError, InputError, TaskMismatchError
+from .cpu import cpu
+from .errors import ExportError, HfappsError, InputError, TaskMismatchError
 
 logger = logging.getLogger("hfapps")
 
@@ -50,12 +52,14 @@ ENCODER_HEADS = {
 
 def export(model: str | os.PathLike, output_dir: str | os.PathLike, *, format: str | None = None,
            quantize: str = "none", task: str | None = None, trust_remote_code: bool = False, overwrite: bool = False,
-           measure: bool = True, calibration_file: str | os.PathLike | None = None) -> dict[str, Any]:
+           measure: bool = True, calibration_file: str | os.PathLike | None = None, int8: Any = None) -> dict[str, Any]:
     """Export `model` to `output_dir` for `format`'s runtime; return what was measured (also in the model card).
 
-    An ONNX int8 export smooths the activations first (`runtimes/smoothing.py`), with scales measured on
-    `calibration_file` (rows with a "text" column, or "question" and "context" for question answering: any file
-    `hfapps.data.read_file` reads, SQuAD JSON included; the first 512 rows) or by default on hfapps' sample data."""
+    An ONNX int8 export smooths the activations first (`runtimes/smoothing.py`) and calibrates the activations'
+    int8 scales (static quantization), both on `calibration_file` (rows with a "text" column, or "question" and
+    "context" for question answering: any file `hfapps.data.read_file` reads, SQuAD JSON included; the first 512
+    rows) or by default on hfapps' sample data. `int8` (a `hfapps.runtimes.onnx.Int8`) changes how, for measuring
+    the alternatives."""
     if quantize not in QUANTIZE:
         raise InputError(f"--quantize takes {' or '.join(QUANTIZE)}, got {quantize!r}.")
     if format is not None and format not in FORMATS:
@@ -80,14 +84,20 @@ def export(model: str | os.PathLike, output_dir: str | os.PathLike, *, format: s
         raise InputError("--calibration-file is read by ONNX int8 exports only (--format onnx --quantize int8); "
                          "add --quantize int8, or leave the file out.")
     calibration = calibration_inputs(task, calibration_file) if format == "onnx" and quantize == "int8" else None
+    tokenizer = models.load_tokenizer(ref, trust_remote_code=trust_remote_code)
+    tokens = None
+    if format == "ctranslate2":  # an export that could not stop decoding is refused before anything is written
+        from .runtimes import ct2
+
+        tokens = ct2.special_tokens(tokenizer, config, _generation_config(ref, config))
 
     parent = os.path.dirname(os.path.abspath(output)) or "."
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(output))}.export-", dir=parent)
     try:
-        runtime = _write(ref, config, meta, auto_class, task, format, quantize, staging, trust_remote_code,
-                         calibration)
-        report = _measure(ref.name, staging, task, meta, trust_remote_code) if measure else {}
+        runtime = _write(ref, meta, auto_class, task, format, quantize, staging, trust_remote_code, tokenizer,
+                         calibration, tokens, int8)
+        report = _check_and_measure(ref.name, staging, task, trust_remote_code, measure)
         _write_card(staging, ref.name, task, runtime, report)
         _move_into_place(staging, output, replacing)
     except BaseException:
@@ -153,12 +163,25 @@ def _what_to_load(config: Any, ref: Any, kind: str, task: str | None) -> tuple[A
         f"…{', …'.join(ENCODER_HEADS)} models (fine-tune one with `hfapps train`).")
 
 
-def _write(ref: Any, config: Any, meta: dict[str, Any], auto_class: Any, task: str, format: str, quantize: str,
-           folder: str, trust_remote_code: bool, calibration: tuple[list[Any], str] | None) -> dict[str, Any]:
+def _generation_config(ref: Any, config: Any) -> GenerationConfig | None:
+    """The model's generation settings (its own file, else those its config implies)."""
+    try:
+        if not ref.gguf_file:  # a GGUF file's settings are in its config
+            return GenerationConfig.from_pretrained(ref.path)
+    except (OSError, ValueError):
+        pass
+    try:
+        return GenerationConfig.from_model_config(config)
+    except (TypeError, ValueError):
+        return None
+
+
+def _write(ref: Any, meta: dict[str, Any], auto_class: Any, task: str, format: str, quantize: str, folder: str,
+           trust_remote_code: bool, tokenizer: Any, calibration: tuple[list[Any], str] | None,
+           tokens: dict[str, str] | None, int8: Any = None) -> dict[str, Any]:
     """The export itself, into `folder`; returns hfapps.json's "runtime" entry."""
     started = time.perf_counter()
     model = models.load_weights(ref, auto_class, trust_remote_code=trust_remote_code, dtype=torch.float32).eval()
-    tokenizer = models.load_tokenizer(ref, trust_remote_code=trust_remote_code)
     if hasattr(model.config, "quantization_config"):  # a de-quantized GGUF model: its weights are plain now
         del model.config.quantization_config
     model.config.save_pretrained(folder)
@@ -170,16 +193,20 @@ def _write(ref: Any, config: Any, meta: dict[str, Any], auto_class: Any, task: s
         from .runtimes import onnx
 
         written = onnx.export(model, tokenizer, folder, quantize=quantize,
-                              calibration=calibration[0] if calibration else ())
+                              calibration=calibration[0] if calibration else (), int8=int8 or onnx.Int8())
         runtime.update(head=onnx.head_of(model), file=onnx.MODEL_FILE)
         if "smoothing" in written:
             runtime["smoothing"] = {**written["smoothing"], "calibration": calibration[1]}  # type: ignore[index]
+        if "int8" in written:
+            runtime["int8"] = written["int8"]
     else:
         from .runtimes import ct2
 
         if model.generation_config is not None:
             model.generation_config.save_pretrained(folder)
-        ct2.export(model, tokenizer, folder, quantize=quantize)
+        ct2.export(model, tokenizer, folder, quantize=quantize, tokens=tokens)
+        if tokens:
+            runtime["special_tokens"] = tokens  # what the tokenizer did not name, taken from the model's config
     runtime["export_seconds"] = round(time.perf_counter() - started, 1)
     runtime["source_weights_mb"] = round(sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6, 1)
     runtime["weights_mb"] = round(_weights_bytes(folder, format) / 1e6, 1)
@@ -264,7 +291,7 @@ def calibration_inputs(task: str, path: str | os.PathLike | None = None) -> tupl
     return inputs, os.fspath(path)
 
 
-def sample_inputs(task: str, meta: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+def sample_inputs(task: str) -> tuple[list[Any], dict[str, Any]]:
     """Inputs from hfapps' sample data for `task`, and the call options they need."""
     from .data import SAMPLE_DIR, read_file
 
@@ -280,29 +307,52 @@ def sample_inputs(task: str, meta: dict[str, Any]) -> tuple[list[Any], dict[str,
     return texts[:CARD_TEXTS], {}
 
 
-def _measure(source: str, exported: str, task: str, meta: dict[str, Any], trust_remote_code: bool) -> dict[str, Any]:
-    """Speed and agreement of the export against its source model, on hfapps' sample data (no labels needed)."""
-    inputs, options = sample_inputs(task, meta)
+def _check_and_measure(source: str, exported: str, task: str, trust_remote_code: bool, measure: bool
+                       ) -> dict[str, Any]:
+    """Load the export as a user would and run its task's sample on it: an export that cannot is refused
+    (`ExportError`, and the caller removes it). Then, when `measure`, its speed and agreement against the source
+    model on hfapps' sample data (no labels needed)."""
+    from .api import load
+
+    inputs, options = sample_inputs(task)
     quiet = logger.level
     logger.setLevel(logging.ERROR)  # the sample's truncation warnings say nothing about the export
     try:
-        return _compare(source, exported, task, inputs, options, trust_remote_code)
+        try:
+            helper = load(task, exported, trust_remote_code=trust_remote_code, progress=False)  # type: ignore[arg-type]
+            options = {**options, **_language_options(helper)}
+            helper(inputs[:2], **options)
+        except Exception as err:  # whatever stops it, the export is not usable as written
+            raise ExportError(f"The export was written but could not run the {task} sample when loaded, so it was "
+                              f"not kept: {type(err).__name__}: {err}") from err
+        if not measure:
+            return {}
+        return _compare(source, helper, task, inputs, options, trust_remote_code)
     finally:
         logger.setLevel(quiet)
 
 
-def _compare(source: str, exported: str, task: str, inputs: list[Any], options: dict[str, Any],
+def _language_options(helper: Any) -> dict[str, Any]:
+    """A translation helper that knows no language pair runs the sample as the model does without one; a chat
+    model, which needs a pair to prompt, English to German."""
+    if helper.name != "translation" or getattr(helper, "source", None) is not None:
+        return {}
+    return {"source": "en", "target": "de"} if getattr(helper, "chat", None) is not None else {}
+
+
+def _compare(source: str, export_helper: Any, task: str, inputs: list[Any], options: dict[str, Any],
              trust_remote_code: bool) -> dict[str, Any]:
     from .api import load
 
     report: dict[str, Any] = {"task": task, "sample": len(inputs)}
+    if task == "translation" and getattr(export_helper, "source", None) is None:
+        report["skipped"] = "the model does not say which language pair it translates"
+        return report
     outputs, seconds = {}, {}
-    for name, path in (("source", source), ("export", exported)):
+    for name in ("source", "export"):
         try:
-            helper = load(task, path, trust_remote_code=trust_remote_code, progress=False)  # type: ignore[arg-type]
-            if task == "translation" and getattr(helper, "source", None) is None:
-                report["skipped"] = "the model does not say which language pair it translates"
-                return report
+            helper = export_helper if name == "export" else load(task, source, trust_remote_code=trust_remote_code,
+                                                                   progress=False)  # type: ignore[arg-type]
             helper(inputs[:4], **options)  # warm-up
             start = time.perf_counter()
             outputs[name] = helper(inputs, **options)
@@ -339,14 +389,24 @@ def _write_card(folder: str, source: str, task: str, runtime: dict[str, Any], re
         what = {"classification": "labels", "sentiment": "labels", "question-answering": "answers"}.get(task, "outputs")
         gap = f" (largest score gap {report['largest_score_gap']})" if "largest_score_gap" in report else ""
         lines += ["", f"On hfapps' sample data for {task}, {report['agreement']:.1%} of the {what} are identical to the "
-                  f"source model's{gap}. Speed was measured once, on the machine that exported it."]
+                  f"source model's{gap}. Speed was measured once, on the machine that exported it: "
+                  f"{cpu().describe()}."]
     elif report.get("skipped"):
         lines += ["", f"Not measured: {report['skipped']}."]
     if "smoothing" in runtime:
         smoothing = runtime["smoothing"]
-        lines += ["", f"int8 by ONNX Runtime's dynamic quantization, after smoothing the activations of "
-                  f"{smoothing['products']} matrix products (alpha {smoothing['alpha']}) with scales measured on "
-                  f"{smoothing['calibration_inputs']} inputs from {smoothing['calibration']}."]
+        scheme = runtime.get("int8", {}).get("scheme", "dynamic")
+        how = ("static quantization (activation scales calibrated on the same inputs, so a text's result does not "
+               "depend on its batch)" if scheme == "static" else "dynamic quantization (activation scales per batch)")
+        lines += ["", f"int8 by ONNX Runtime's {how}, after smoothing the activations of {smoothing['products']} matrix "
+                  f"products (alpha {smoothing['alpha']}) with scales measured on {smoothing['calibration_inputs']} "
+                  f"inputs from {smoothing['calibration']}."]
+    if runtime["quantize"] == "int8":
+        from .runtimes import ct2, onnx
+
+        plan = onnx.int8_plan if runtime["format"] == "onnx" else ct2.int8_plan
+        lines += ["", f"What int8 runs as depends on the CPU that loads it (`hfapps env` says for yours). On the CPU "
+                  f"that exported it ({cpu().int8_kernels}): {plan(cpu())}."]
     lines += ["", "Load it like any model:", "", "```python", "import hfapps",
               f"hfapps.load({task!r}, model=\"path/to/this/folder\")", "```", ""]
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as handle:

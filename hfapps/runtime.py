@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 from collections.abc import Sequence
 
 import torch
 
 from .errors import InputError
+
+logger = logging.getLogger("hfapps")
 
 DTYPES = {
     "float32": torch.float32,
@@ -41,18 +45,42 @@ def resolve_device(device: str | int | torch.device | None = None) -> torch.devi
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
     """`None`/"auto" -> bfloat16 on GPUs that support it, float16 on other GPUs, float32 elsewhere.
 
-    On CPUs bfloat16 is opt-in (`dtype="bfloat16"`): it changes results slightly, and whether it is
-    faster depends on the CPU: without AMX, bfloat16 matmuls can be slower than float32 ones.
+    On CPUs bfloat16 is opt-in (`dtype="bfloat16"`): it changes results slightly, so "auto" keeps float32 and the
+    same inputs give the same outputs on every machine. Whether it is faster depends on the CPU (`hfapps env` says):
+    with AMX or AVX-512 BF16 it is; without them it is emulated and several times slower, and asking for it there
+    warns once.
     """
     if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype is None or dtype == "auto":
+        resolved = dtype
+    elif dtype is None or dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    if dtype not in DTYPES:
+    elif dtype not in DTYPES:
         raise InputError(f"Unknown dtype {dtype!r}; use one of 'auto', {', '.join(map(repr, DTYPES))}.")
-    return DTYPES[dtype]
+    else:
+        resolved = DTYPES[dtype]
+    if resolved == torch.bfloat16 and device.type == "cpu":
+        from .cpu import cpu
+
+        if not cpu().bf16_native:
+            _warn_emulated_bfloat16()
+    return resolved
+
+
+#: What emulated bfloat16 cost where it was measured (benchmarks/RESULTS.md, "bfloat16 on CPUs without it").
+EMULATED_BF16_COST = ("on an AMD EPYC of family 23, model 49 (Zen 2: AVX2 only), hfapps.classify ran 7.5x slower "
+                      "in bfloat16 than in float32")
+
+
+@functools.cache
+def _warn_emulated_bfloat16() -> None:
+    from .cpu import cpu
+
+    here = cpu()
+    seen = f"{here.name} (as capped by {here.capped_by})" if here.capped_by else here.name
+    logger.warning("dtype='bfloat16' on %s, which has no bfloat16 instructions (no AVX-512 BF16, AMX or ARM BF16): "
+                   "it is emulated, and slow (%s). Leave dtype unset (float32) on this CPU.", seen, EMULATED_BF16_COST)
 
 
 def inference_context(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:

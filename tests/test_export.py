@@ -75,8 +75,20 @@ def test_onnx_int8_is_smaller_and_close(tiny, tmp_path, onnx_runtime):
     assert [sorted(r) for r in exported] == [sorted(r) for r in reference]
     assert max(abs(a["score"] - b["score"]) for a, b in zip(exported, reference)) < 0.05
     runtime = json.load(open(os.path.join(out, "hfapps.json")))["runtime"]
-    assert runtime["quantize"] == "int8" and "MatMulInteger" in open(os.path.join(out, "model.onnx"), "rb").read().decode(
-        "latin-1")
+    assert runtime["quantize"] == "int8" and runtime["int8"]["scheme"] == "static"
+    assert len(int8_products(os.path.join(out, "model.onnx"))) >= 2 * 6  # every layer's products, the pooler's
+
+
+def int8_products(path: str) -> set[str]:
+    """The matrix products of an ONNX graph that run in int8: static (QDQ) ones read weights through a
+    DequantizeLinear node; dynamic ones are MatMulInteger or DynamicQuantizeMatMul nodes."""
+    import onnx
+
+    graph = onnx.load(path).graph
+    dequantized = {output for node in graph.node if node.op_type == "DequantizeLinear" for output in node.output}
+    return {node.name for node in graph.node
+            if node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")
+            or (node.op_type == "MatMul" and len(node.input) > 1 and node.input[1] in dequantized)}
 
 
 def test_onnx_question_answering_keeps_windows_and_offsets(tiny, tmp_path, onnx_runtime):
@@ -225,10 +237,62 @@ def test_a_failed_export_leaves_nothing_behind(tiny, tmp_path, onnx_runtime, mon
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", broken)
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_static", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         export(tiny["classifier"], str(tmp_path / "out"), quantize="int8")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_t5_whose_tokenizer_names_no_end_token_exports_with_its_configs(tmp_path, ct2_runtime, capsys):
+    """A T5 with a BERT WordPiece tokenizer (no eos_token; the config's eos_token_id is [SEP]) once exported a folder
+    whose CTranslate2 config said `"eos_token": null`, which no load could read."""
+    from tiny_models import make_t5
+
+    source = make_t5(str(tmp_path / "t5-wordpiece"), wordpiece=True)
+    out = str(tmp_path / "ct2")
+    assert main(["export", source, out, "--format", "ctranslate2", "--quantize", "int8"]) == 0
+    assert json.load(open(os.path.join(out, "ctranslate2", "config.json")))["eos_token"] == "[SEP]"
+    assert json.load(open(os.path.join(out, "hfapps.json")))["runtime"]["special_tokens"] == {"eos_token": "[SEP]"}
+    assert "Not measured" not in open(os.path.join(out, "README.md")).read()
+    texts = ["the film was great today", "our hotel is quiet"]
+    assert hfapps.summarize(texts, model=out, **FIXED) == hfapps.summarize(texts, model=source, **FIXED)
+
+
+def test_a_model_with_no_end_token_anywhere_is_refused_before_anything_is_written(tmp_path, ct2_runtime, capsys):
+    from tiny_models import make_t5
+
+    source = make_t5(str(tmp_path / "t5-no-end"), wordpiece=True, eos_token_id=None)
+    assert main(["export", source, str(tmp_path / "out"), "--format", "ctranslate2"]) == 2
+    assert "names no end token" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["t5-no-end"]  # no output, no staging folder
+
+
+def test_an_export_that_cannot_run_its_task_is_not_kept(tiny, tmp_path, ct2_runtime, capsys):
+    """A causal model without a chat template converts, but its export cannot run summarize (which prompts through
+    the template): the command fails with the reason and leaves neither the folder nor its staging copy, and an
+    earlier export in the same folder stays as it was."""
+    import shutil
+
+    source = str(tmp_path / "no-template")
+    shutil.copytree(tiny["chat"], source)
+    config_path = os.path.join(source, "tokenizer_config.json")
+    config = json.load(open(config_path))
+    config.pop("chat_template", None)
+    json.dump(config, open(config_path, "w"))
+    for name in os.listdir(source):
+        if name.startswith("chat_template"):
+            os.remove(os.path.join(source, name))
+    out = str(tmp_path / "out")
+    for args in ([], ["--no-measure"]):
+        assert main(["export", source, out, "--format", "ctranslate2", *args]) == 2
+        err = capsys.readouterr().err
+        assert "could not run the summarization sample when loaded, so it was not kept" in err
+        assert "chat_template" in err
+        assert sorted(os.listdir(tmp_path)) == ["no-template"]
+    assert main(["export", tiny["chat"], out, "--format", "ctranslate2"]) == 0
+    before = sorted(os.listdir(out))
+    assert main(["export", source, out, "--format", "ctranslate2", "--overwrite"]) == 2
+    assert sorted(os.listdir(out)) == before and sorted(os.listdir(tmp_path)) == ["no-template", "out"]
 
 
 def test_an_export_from_a_newer_runtime_or_layout_is_refused(tiny, tmp_path, onnx_runtime):
@@ -321,11 +385,12 @@ def test_int8_keeps_the_first_third_of_the_down_projections_in_float32(tiny, tmp
     assert kept == [f"/model/bert/encoder/layer.{i}/output/dense/MatMul" for i in (0, 1)]
     assert len(down_projections(os.path.join(float32, "model.onnx"), share=1.0)) == 6
     export(six, int8, quantize="int8", measure=False)
+    quantized = int8_products(os.path.join(int8, "model.onnx"))
     nodes = {node.name: node.op_type for node in onnx.load(os.path.join(int8, "model.onnx")).graph.node}
-    assert [nodes[name] for name in kept] == ["MatMul", "MatMul"]  # left as they were
+    assert [nodes[name] for name in kept] == ["MatMul", "MatMul"] and not set(kept) & quantized  # left in float32
     for layer in range(2, 6):
-        assert nodes.get(f"/model/bert/encoder/layer.{layer}/output/dense/MatMul") is None  # an int8 product now
-    assert sum(op in ("MatMulInteger", "DynamicQuantizeMatMul") for op in nodes.values()) >= 6 * 5
+        assert f"/model/bert/encoder/layer.{layer}/output/dense/MatMul" in quantized  # an int8 product now
+    assert len(quantized) >= 6 * 5
 
 
 def test_int8_question_answering_is_smoothed_and_keeps_every_down_projection_in_float32(tiny, tmp_path, onnx_runtime):
@@ -342,10 +407,11 @@ def test_int8_question_answering_is_smoothed_and_keeps_every_down_projection_in_
     # per layer query, key, value and up-projection, and the head on the last LayerNorm; on the sample pairs
     assert runtime["smoothing"]["products"] == 9 and runtime["smoothing"]["calibration_inputs"] > 100
     nodes = {node.name: node.op_type for node in onnx.load(os.path.join(int8, "model.onnx")).graph.node}
+    quantized = int8_products(os.path.join(int8, "model.onnx"))
     for layer in (0, 1):  # every layer's down-projection stays in float32 for QA
-        assert nodes[f"/model/bert/encoder/layer.{layer}/output/dense/MatMul"] == "MatMul"
-        assert any(node.startswith(f"/model/bert/encoder/layer.{layer}/intermediate/dense/")
-                   and op in ("MatMulInteger", "DynamicQuantizeMatMul") for node, op in nodes.items())  # int8
+        down = f"/model/bert/encoder/layer.{layer}/output/dense/MatMul"
+        assert nodes[down] == "MatMul" and down not in quantized
+        assert any(node.startswith(f"/model/bert/encoder/layer.{layer}/intermediate/dense/") for node in quantized)
     question, context = ["Who wrote it?"] * 3, ["Ada wrote it.", "It was written by Ada in 1843.", "Nobody knows."]
     for answer, text in zip(hfapps.answer(question=question, context=context, model=int8), context, strict=True):
         assert answer["answer"] and text[answer["start"]:answer["end"]] == answer["answer"]  # an untrained reader:

@@ -123,12 +123,20 @@ def make_qa(path: str, answer_word: str = "zebra") -> str:
     return _save(model, tokenizer, path)
 
 
-def make_t5(path: str) -> str:
-    tokenizer = bpe_tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>",
-                              unk_token="<unk>")
+def make_t5(path: str, wordpiece: bool = False, eos_token_id: int | None = -1) -> str:
+    """A tiny T5. `wordpiece=True` gives it a BERT WordPiece tokenizer, which names no end token: the config's
+    `eos_token_id` (by default [SEP]; None: no end token anywhere) is the only place that says it."""
+    if wordpiece:
+        tokenizer = bert_tokenizer(max_length=128)
+        ids = dict(decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
+                   eos_token_id=tokenizer.sep_token_id if eos_token_id == -1 else eos_token_id)
+    else:
+        tokenizer = bpe_tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>",
+                                  unk_token="<unk>")
+        ids = dict(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, n_positions=128,
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, **ids,
+                      n_positions=128,
                       task_specific_params={"summarization": {"prefix": "summarize: "},
                                             "translation_en_to_de": {"prefix": "translate English to German: "},
                                             "translation_en_to_fr": {"prefix": "translate English to French: "}})

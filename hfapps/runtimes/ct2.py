@@ -19,7 +19,7 @@ import torch
 from transformers import GenerationConfig, PretrainedConfig
 
 from ..chat import clip
-from ..errors import InputError, ModelLoadError, TaskMismatchError
+from ..errors import ExportError, InputError, ModelLoadError, TaskMismatchError
 
 #: The converted model's own folder inside the export (CTranslate2 writes a config.json of its own).
 SUBFOLDER = "ctranslate2"
@@ -28,10 +28,53 @@ SUBFOLDER = "ctranslate2"
 SUB_BATCH_TOKENS = 2048
 
 
-def export(model: Any, tokenizer: Any, folder: str, *, quantize: str) -> None:
+#: The special tokens CTranslate2's converters read from the tokenizer, and the model settings that also name them.
+SPECIAL_TOKENS = {"eos_token": "eos_token_id", "bos_token": "bos_token_id", "pad_token": "pad_token_id",
+                  "unk_token": "unk_token_id"}
+
+
+def special_tokens(tokenizer: Any, config: PretrainedConfig, generation_config: GenerationConfig | None) -> dict[str, str]:
+    """The special tokens the tokenizer does not name but the model's generation config or config does (a T5 with a
+    BERT WordPiece tokenizer has no eos_token; its config's eos_token_id is the [SEP] it ends with), as tokens.
+    CTranslate2 writes them into its config and stops decoding at the end token, so a model with no end token
+    anywhere cannot be exported: `ExportError`, before anything is written."""
+    found: dict[str, str] = {}
+    for name, id_name in SPECIAL_TOKENS.items():
+        if getattr(tokenizer, name, None) is not None:
+            continue
+        ids = getattr(generation_config, id_name, None) if generation_config is not None else None
+        ids = ids if ids is not None else getattr(config, id_name, None)
+        first = ids[0] if isinstance(ids, (list, tuple)) and ids else ids
+        if isinstance(first, int) and 0 <= first < len(tokenizer):
+            found[name] = tokenizer.convert_ids_to_tokens(first)
+    if getattr(tokenizer, "eos_token", None) is None and "eos_token" not in found:
+        raise ExportError("The model names no end token: its tokenizer has no eos_token, and neither its generation "
+                          "config nor its config sets eos_token_id. CTranslate2 needs one to stop decoding: set "
+                          "eos_token_id in the model's config.json (the id of the token its outputs end with) and "
+                          "export again.")
+    return found
+
+
+class _WithTokens:
+    """The tokenizer as the converter reads it, with the special tokens `special_tokens` found filled in."""
+
+    def __init__(self, tokenizer: Any, tokens: dict[str, str]) -> None:
+        self._tokenizer, self._tokens = tokenizer, tokens
+
+    def __getattr__(self, name: str) -> Any:
+        return self._tokens[name] if name in self._tokens else getattr(self._tokenizer, name)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
+
+def export(model: Any, tokenizer: Any, folder: str, *, quantize: str, tokens: dict[str, str] | None = None) -> None:
     """Convert `model` (loaded, on the CPU) into `folder/ctranslate2`; `folder` already holds the transformers
-    config.json and tokenizer the converter reads."""
+    config.json and tokenizer the converter reads. `tokens` are special tokens the tokenizer lacks
+    (`special_tokens`)."""
     from ctranslate2.converters import TransformersConverter
+
+    read = _WithTokens(tokenizer, tokens) if tokens else tokenizer
 
     class Converter(TransformersConverter):
         def load_model(self, model_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
@@ -41,7 +84,7 @@ def export(model: Any, tokenizer: Any, folder: str, *, quantize: str) -> None:
             return model
 
         def load_tokenizer(self, tokenizer_class: Any, model_name_or_path: str, **kwargs: Any) -> Any:
-            return tokenizer
+            return read
 
     try:
         Converter(folder).convert(os.path.join(folder, SUBFOLDER), quantization=None if quantize == "none" else quantize)
@@ -51,7 +94,12 @@ def export(model: Any, tokenizer: Any, folder: str, *, quantize: str) -> None:
         raise
 
 
-def _open(kind: str, path: str, device: torch.device, quantize: str) -> Any:
+def compute_type(runtime: dict[str, Any], device: torch.device) -> str:
+    """The compute type an export runs with on `device`: as it was written ("default")."""
+    return "default"
+
+
+def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any]) -> Any:
     import ctranslate2
 
     folder = os.path.join(path, SUBFOLDER)
@@ -63,12 +111,18 @@ def _open(kind: str, path: str, device: torch.device, quantize: str) -> Any:
     threads = torch.get_num_threads()
     workers = {"inter_threads": threads, "intra_threads": 1} if device.type == "cpu" else {}
     try:
-        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type="default", **workers)
+        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type=compute_type(runtime, device),
+                                          **workers)
     except (RuntimeError, ValueError) as err:
         raise ModelLoadError(f"CTranslate2 could not load {path!r}: {err}") from err
     finally:
         # CTranslate2 sets the OpenMP thread count it shares with PyTorch; PyTorch models in this process keep theirs.
         torch.set_num_threads(threads)
+
+
+def int8_plan(here: Any) -> str:
+    """What a CTranslate2 int8 export runs as on the CPU `here` (a `cpu.Cpu`), in words."""
+    return "int8 (CTranslate2's int8_float32 on CPUs)"
 
 
 class Ct2Model:
@@ -100,7 +154,7 @@ class Ct2Model:
             generation_config = GenerationConfig.from_pretrained(ref.path)
         except OSError:
             generation_config = GenerationConfig.from_model_config(config)
-        engine = _open("Translator" if seq2seq else "Generator", ref.path, device, runtime.get("quantize", "none"))
+        engine = _open("Translator" if seq2seq else "Generator", ref.path, device, runtime)
         return cls(engine, config, generation_config, runtime)
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,15 +61,35 @@ class _Graph(torch.nn.Module):
         return tuple(result[name] for name in self.outputs)
 
 
+@dataclass(frozen=True)
+class Int8:
+    """How an int8 export is quantized. The defaults are what `hfapps export --quantize int8` writes; the others are
+    the variants `benchmarks/bench_export.py` measures against them.
+
+    `static`: activation scales calibrated once on the calibration inputs and written into the graph (QDQ), so a
+    text's result never depends on the other texts of its batch; dynamic quantization finds each batch's scale
+    from the whole padded batch at run time. `weights`: "QInt8" or "QUInt8" (u8 x u8 products, which cannot
+    saturate on CPUs without VNNI, slower there). `reduce_range`: 7-bit weights (ONNX Runtime's mitigation of that
+    saturation). `per_channel`: a scale per output row of the weights. `smooth`: smooth the activations first
+    (`smoothing.py`) with the calibration inputs."""
+
+    static: bool = True
+    smooth: bool = True
+    weights: str = "QInt8"
+    reduce_range: bool = False
+    per_channel: bool = True
+    method: str = "MinMax"  # static calibration: MinMax or Percentile
+
+
 def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str,
-           calibration: Sequence[Any] = ()) -> dict[str, Any]:
+           calibration: Sequence[Any] = (), int8: Int8 = Int8()) -> dict[str, Any]:
     """Write `model.onnx` (float32, or int8 weights) into `folder`; return the graph's input names ("inputs") and,
     for int8, how many products were smoothed on how many `calibration` inputs (texts, or (question, context)
-    pairs for a question-answering model). `model` is changed in place by the smoothing."""
+    pairs for a question-answering model) and how it was quantized. `model` is changed in place by the smoothing."""
     head = head_of(model)
     outputs, _ = HEADS[head]
     written: dict[str, Any] = {}
-    if quantize == "int8" and calibration:
+    if quantize == "int8" and calibration and int8.smooth:
         from . import smoothing
 
         written["smoothing"] = {"alpha": smoothing.ALPHA, "products": smoothing.smooth(model, tokenizer, calibration),
@@ -90,20 +111,60 @@ def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str
                           **{name: {0: "batch"} for name in outputs}},
         )
     if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        # per_channel keeps each output row's own scale: closer to float32 at the same speed.
-        quantize_logger = logging.getLogger()  # onnxruntime suggests pre-processing on the root logger; it measured
-        level = quantize_logger.level          # no better here (benchmarks/RESULTS.md)
-        quantize_logger.setLevel(logging.ERROR)
-        try:
-            quantize_dynamic(float_path, target, weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=down_projections(
-                                 float_path, share=1.0 if head == "ForQuestionAnswering" else 1 / 3))
-        finally:
-            quantize_logger.setLevel(level)
+        kept = down_projections(float_path, share=1.0 if head == "ForQuestionAnswering" else 1 / 3)
+        feeds = _feeds(tokenizer, calibration, inputs, model) if int8.static else []
+        if int8.static and not feeds:
+            raise ValueError("Static int8 needs calibration inputs.")
+        _quantize(float_path, target, int8, kept, feeds)
         os.remove(float_path)
+        written["int8"] = {"scheme": "static" if int8.static else "dynamic", "weights": int8.weights,
+                           "per_channel": int8.per_channel, "reduce_range": int8.reduce_range,
+                           **({"calibration": int8.method} if int8.static else {})}
     return {"inputs": list(inputs), **written}
+
+
+def _feeds(tokenizer: Any, calibration: Sequence[Any], inputs: tuple[str, ...], model: Any) -> list[dict[str, Any]]:
+    """One feed per calibration input, each alone (no padding, whose rows would widen the ranges), cut to the
+    model's window as the smoothing reads them."""
+    from .smoothing import MAX_LENGTH
+
+    max_length = min(MAX_LENGTH, tokenizer.model_max_length,
+                     getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
+    feeds = []
+    for item in calibration:
+        pair = not isinstance(item, str)
+        encoded = tokenizer(item[0] if pair else item, item[1] if pair else None, return_tensors="np",
+                            truncation="only_second" if pair else True, max_length=max_length)
+        feeds.append({name: encoded[name] for name in inputs})
+    return feeds
+
+
+def _quantize(float_path: str, target: str, int8: Int8, kept: list[str], feeds: list[dict[str, Any]]) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_dynamic, quantize_static
+
+    quantize_logger = logging.getLogger()  # onnxruntime suggests pre-processing on the root logger; it measured
+    level = quantize_logger.level          # no better here (benchmarks/RESULTS.md)
+    quantize_logger.setLevel(logging.ERROR)
+    common = dict(per_channel=int8.per_channel, reduce_range=int8.reduce_range,
+                  weight_type=getattr(QuantType, int8.weights), nodes_to_exclude=kept)
+    try:
+        if not int8.static:
+            quantize_dynamic(float_path, target, **common)
+            return
+
+        class Reader(CalibrationDataReader):
+            def __init__(self) -> None:
+                self.feeds = iter(feeds)
+
+            def get_next(self) -> dict[str, Any] | None:
+                return next(self.feeds, None)
+
+        quantize_static(float_path, target, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        op_types_to_quantize=["MatMul", "Gemm"], calibrate_method=getattr(CalibrationMethod, int8.method),
+                        extra_options={"MatMulConstBOnly": True}, **common)
+    finally:
+        quantize_logger.setLevel(level)
 
 
 #: A transformer layer's nodes and its index, as torch.onnx names them (BERT, RoBERTa, DistilBERT, DeBERTa, ...).
@@ -138,6 +199,29 @@ def down_projections(path: str, *, share: float = 1 / 3) -> list[str]:
         return []
     layers = max(index for index, _ in found) + 1
     return [name for index, name in found if index < max(1, math.ceil(layers * share))]
+
+
+def session_options(ort: Any, precise: bool | None = None) -> Any:
+    """ONNX Runtime's session options for an export, on this CPU. Where its fast u8 x s8 kernels can saturate (x86
+    without VNNI: `cpu().int8_saturates`), int8 products run u8 x u8 instead (`session.x64quantprecision`), which
+    gives the VNNI CPUs' results; `precise` overrides the CPU's answer (the benchmarks measure both)."""
+    from ..cpu import cpu
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if cpu().int8_saturates if precise is None else precise:
+        options.add_session_config_entry("session.x64quantprecision", "1")
+    return options
+
+
+def int8_plan(here: Any) -> str:
+    """What an ONNX int8 export does on the CPU `here` (a `cpu.Cpu`), in words, for `hfapps env` and model cards."""
+    if here.int8_saturates:
+        return ("u8 x u8 products (ONNX Runtime's session.x64quantprecision): its fast u8 x s8 kernels sum pairs in 16 "
+                "bits here and saturate, which moved results; activation scales calibrated at export, so a text's "
+                "result does not depend on its batch")
+    return ("u8 x s8 products on the CPU's exact int8 kernels; activation scales calibrated at export, so a text's "
+            "result does not depend on its batch")
 
 
 class OnnxModel(PreTrainedModel):
@@ -176,8 +260,7 @@ class OnnxModel(PreTrainedModel):
                 raise ModelLoadError("device='cuda' with an ONNX export needs onnxruntime-gpu "
                                      "(pip install onnxruntime-gpu), or use the PyTorch model on the GPU.")
             providers.insert(0, "CUDAExecutionProvider")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(ort)
         try:
             session = ort.InferenceSession(path, options, providers=providers)
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
