@@ -15,11 +15,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import tf457  # noqa: E402
 import torch  # noqa: E402
+from bench_seq2seq import sentences  # noqa: E402
 
 import hfapps  # noqa: E402
-import tf457  # noqa: E402
-from bench_seq2seq import sentences  # noqa: E402
+
 from common import best_of, causal_lm_flops, machine, need_data, peak_flops  # noqa: E402
 
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -35,12 +36,28 @@ def baseline(translator, texts: list[str], repeats: int) -> tuple[list[int], flo
     prompts' token lengths, the workload's FLOPs, and tf457's report."""
     prompts = [translator._prompt(text, **OPTIONS) for text in texts]
     chats = [[{"role": "user", "content": prompt}] for prompt in prompts]
-    lengths = [len(translator.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True,
-                                                             return_dict=True)["input_ids"]) for chat in chats]
+    lengths = [
+        len(
+            translator.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
+        )
+        for chat in chats
+    ]
     flops = causal_lm_flops(translator.chat.pipeline.model.config, lengths, NEW_TOKENS)
     ref = translator.ref
-    base = tf457.run([{"task": "text-generation", "model": ref.path, "gguf_file": ref.gguf_file, "inputs": chats,
-                       "repeats": repeats, "kwargs": {**GENERATE, "batch_size": BATCH, "return_full_text": False}}])
+    base = tf457.run(
+        [
+            {
+                "task": "text-generation",
+                "model": ref.path,
+                "gguf_file": ref.gguf_file,
+                "inputs": chats,
+                "repeats": repeats,
+                "kwargs": {**GENERATE, "batch_size": BATCH, "return_full_text": False},
+            }
+        ]
+    )
     return lengths, flops, base
 
 
@@ -56,11 +73,15 @@ def main() -> None:
     translator(texts[:2], **OPTIONS, **GENERATE)
     ours, seconds = best_of(repeats, translator, texts, **OPTIONS, **GENERATE)
     same = sum(o["translation_text"] == b for o, b in zip(ours, result["outputs"])) / len(texts)
-    print(f"transformers {base['transformers']} in {tf457.VENV}; {len(texts)} WMT16 sentences, prompts of "
-          f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}), best of {repeats}\n")
+    print(
+        f"transformers {base['transformers']} in {tf457.VENV}; {len(texts)} WMT16 sentences, prompts of "
+        f"{min(lengths)}-{max(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}), best of {repeats}\n"
+    )
     print(f"{'':44s} {'texts/s':>8s} {'speed-up':>9s} {'% of peak':>10s}")
-    for name, s in (("transformers 4.57 text-generation (baseline)", result["seconds"]),
-                    ("hfapps.translate, float32", seconds)):
+    for name, s in (
+        ("transformers 4.57 text-generation (baseline)", result["seconds"]),
+        ("hfapps.translate, float32", seconds),
+    ):
         print(f"{name:44s} {len(texts) / s:8.2f} {result['seconds'] / s:8.2f}x {100 * flops / s / peak:9.0f}%")
     print(f"identical outputs: {same:.1%}")
     print(f"example: {texts[0]!r}\n  4.57:   {result['outputs'][0]!r}\n  hfapps: {ours[0]['translation_text']!r}")

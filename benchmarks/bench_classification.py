@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import pipeline  # noqa: E402
 
 import hfapps  # noqa: E402
+
 from common import encoder_flops, mixed_texts, need_data, print_float_peaks, sentiment_model, timed  # noqa: E402
 
 BATCH = 32
@@ -30,8 +31,10 @@ def main() -> None:
     flops = encoder_flops(baseline.model.config, lengths)
     peaks = print_float_peaks()
     peak32 = peaks["float32"]
-    print(f"workload: {len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
-          f"max {max(lengths)}), {flops / 1e12:.2f} TFLOP")
+    print(
+        f"workload: {len(texts)} texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
+        f"max {max(lengths)}), {flops / 1e12:.2f} TFLOP"
+    )
 
     baseline(texts[:8], batch_size=BATCH, truncation=True)  # warm-up, both sides
     base, base_s = timed(baseline, texts, batch_size=BATCH, truncation=True)
@@ -45,8 +48,10 @@ def main() -> None:
     print(f"\n{'':44s} {'texts/s':>8s} {'speed-up':>9s} {'labels = baseline':>18s} {'% of peak':>10s}")
     for name, out, seconds, peak in rows:
         agree = sum(a["label"] == b["label"] for a, b in zip(out, base)) / len(texts)
-        print(f"{name:44s} {len(texts) / seconds:8.1f} {base_s / seconds:8.2f}x {agree:17.2%} "
-              f"{100 * flops / seconds / peak:9.0f}%")
+        print(
+            f"{name:44s} {len(texts) / seconds:8.1f} {base_s / seconds:8.2f}x {agree:17.2%} "
+            f"{100 * flops / seconds / peak:9.0f}%"
+        )
 
 
 if __name__ == "__main__":

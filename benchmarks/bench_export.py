@@ -6,14 +6,13 @@ PyTorch path and the plain transformers pipeline, with what each step costs in a
     python benchmarks/bench_export.py --task question_answering --qa_train_samples 3000 --qa_questions 1000
 
 Classification: the sentiment teacher (MiniLM-L6 fine-tuned with the shipped recipe on 20,000 SST-2 sentences,
-cached), exported by `hfapps export`, and a 3-layer student distilled from it with the shipped distill recipe
-(SST-2 files instead of the Hub). Speed on the mixed-length workload of bench_classification.py (SST-2 dev, AG
-News, SQuAD contexts: 5 to 500+ tokens), the best of 3 rounds that each run every model in turn (`--rounds`);
-labels compared with hfapps float32 on that workload; accuracy on all 872 SST-2 dev sentences. QA: bench_qa.py's model and 200 SQuAD dev questions (windows 384,
-stride 128), EM/F1 against the gold answers; `--qa_train_samples 3000` trains a reader that answers a third of
-them (about 11 minutes, once), `--qa_questions` scores more of the dev half. The share of peak uses the
-machine's measured float32 matmul and int8 MatMulInteger peaks, in this run.
-"""
+cached), exported by `hfapps export`, and a 3-layer student distilled from it with the shipped distill recipe (SST-2
+files instead of the Hub). Speed on the mixed-length workload of bench_classification.py (SST-2 dev, AG News, SQuAD
+contexts: 5 to 500+ tokens), the best of 3 rounds that each run every model in turn (`--rounds`); labels compared
+with hfapps float32 on that workload; accuracy on all 872 SST-2 dev sentences. QA: bench_qa.py's model and 200 SQuAD
+dev questions (windows 384, stride 128), EM/F1 against the gold answers; `--qa_train_samples 3000` trains a reader
+that answers a third of them (about 11 minutes, once), `--qa_questions` scores more of the dev half. The share of
+peak uses the machine's measured float32 matmul and int8 MatMulInteger peaks, in this run."""
 
 import argparse
 import os
@@ -25,11 +24,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers import pipeline  # noqa: E402
 
 import hfapps  # noqa: E402
-from common import (CACHE, ag_news, best_of, encoder_flops, mixed_texts, need_data, print_peaks,  # noqa: E402
-                    sst2, sst2_run, teacher_model, timed)
 from hfapps import metrics  # noqa: E402
-from hfapps.export import export  # noqa: E402
+from hfapps.compress.export import export  # noqa: E402
 from hfapps.runtimes.onnx import Int8  # noqa: E402
+
+from common import (  # noqa: E402
+    CACHE,
+    ag_news,
+    best_of,
+    encoder_flops,
+    mixed_texts,
+    need_data,
+    print_peaks,
+    sst2,
+    sst2_run,
+    teacher_model,
+    timed,
+)
 
 BATCH = 32
 
@@ -57,24 +68,31 @@ def classification(peak32: float, peak8: float, rounds: int) -> None:
     dev, gold = sst2("dev")
     baseline = pipeline("text-classification", model=teacher, device="cpu")
     lengths = [min(len(ids), 512) for ids in baseline.tokenizer(texts)["input_ids"]]
-    print(f"\nClassification: {len(texts)} mixed texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
-          f"max {max(lengths)}); SST-2 dev: {len(dev)} sentences; the best of {rounds} interleaved rounds")
-    variants = [("hfapps, PyTorch float32", teacher, peak32), ("hfapps, ONNX float32", exported(teacher, "none"), peak32),
-                ("hfapps, ONNX int8", exported(teacher, "int8"), peak8),
-                ("distilled 3 layers, PyTorch float32", student, peak32),
-                ("distilled 3 layers, ONNX int8", exported(student, "int8"), peak8)]
+    print(
+        f"\nClassification: {len(texts)} mixed texts, {sum(lengths)} tokens (mean {sum(lengths) / len(lengths):.0f}, "
+        f"max {max(lengths)}); SST-2 dev: {len(dev)} sentences; the best of {rounds} interleaved rounds"
+    )
+    variants = [
+        ("hfapps, PyTorch float32", teacher, peak32),
+        ("hfapps, ONNX float32", exported(teacher, "none"), peak32),
+        ("hfapps, ONNX int8", exported(teacher, "int8"), peak8),
+        ("distilled 3 layers, PyTorch float32", student, peak32),
+        ("distilled 3 layers, ONNX int8", exported(student, "int8"), peak8),
+    ]
     runs = [("transformers pipeline, float32", lambda batch: baseline(batch, batch_size=BATCH, truncation=True))]
     runs += [(name, hfapps.load("sentiment", path, batch_size=BATCH, progress=False)) for name, path, _ in variants]
     outputs, seconds = {}, {name: float("inf") for name, _ in runs}
-    for name, run in runs:
+    for _, run in runs:
         run(texts[:8])  # warm-up
     for _ in range(rounds):  # every model once per round: a slow spell of the shared machine hits them all alike
         for name, run in runs:
             outputs[name], took = timed(run, texts)
             seconds[name] = min(seconds[name], took)
     base_s = seconds[runs[0][0]]
-    print(f"{'':38s} {'texts/s':>8s} {'vs pipeline':>11s} {'vs hfapps fp32':>14s} {'labels = teacher fp32':>21s} "
-          f"{'SST-2 acc':>9s} {'MB':>6s} {'% of peak':>9s}")
+    print(
+        f"{'':38s} {'texts/s':>8s} {'vs pipeline':>11s} {'vs hfapps fp32':>14s} {'labels = teacher fp32':>21s} "
+        f"{'SST-2 acc':>9s} {'MB':>6s} {'% of peak':>9s}"
+    )
     print(f"{runs[0][0]:38s} {len(texts) / base_s:8.1f} {1:10.2f}x")
     reference, reference_s, reference_dev = outputs[variants[0][0]], seconds[variants[0][0]], None
     for (name, path, peak), (_, task) in zip(variants, runs[1:]):
@@ -84,9 +102,11 @@ def classification(peak32: float, peak8: float, rounds: int) -> None:
         same = sum(a["label"] == b["label"] for a, b in zip(outputs[name], reference)) / len(texts)
         same_dev = sum(a["label"] == b["label"] for a, b in zip(on_dev, reference_dev)) / len(dev)
         flops = encoder_flops(task.config, lengths)
-        print(f"{name:38s} {len(texts) / seconds[name]:8.1f} {base_s / seconds[name]:10.2f}x "
-              f"{reference_s / seconds[name]:13.2f}x {same:9.2%} ({same_dev:6.2%} dev) {accuracy:9.4f} "
-              f"{size_mb(path):6.1f} {100 * flops / seconds[name] / peak:8.0f}%")
+        print(
+            f"{name:38s} {len(texts) / seconds[name]:8.1f} {base_s / seconds[name]:10.2f}x "
+            f"{reference_s / seconds[name]:13.2f}x {same:9.2%} ({same_dev:6.2%} dev) {accuracy:9.4f} "
+            f"{size_mb(path):6.1f} {100 * flops / seconds[name] / peak:8.0f}%"
+        )
 
 
 #: The int8 variants measured against each other: (name, how the file is quantized, u8 x u8 products at load).
@@ -125,7 +145,7 @@ def batch_shift(task, reviews: list[str], longer: list[str]) -> tuple[float, int
             return task.pipeline.model(**encoded).logits.softmax(-1)[:, -1]
 
     alone = torch.cat([probabilities([review]) for review in reviews])
-    together = probabilities(reviews + longer)[:len(reviews)]
+    together = probabilities(reviews + longer)[: len(reviews)]
     return float((alone - together).abs().max()), int(((alone > 0.5) != (together > 0.5)).sum())
 
 
@@ -138,13 +158,18 @@ def int8_variants(rounds: int) -> None:
     texts = mixed_texts(sst2_n=300, ag_n=300, squad_n=200)
     dev, gold = sst2("dev")
     reviews, longer = dev[-40:], ag_news(20)  # held out: the teacher never trained on SST-2 dev
-    print(f"\nint8 variants of the teacher on this CPU ({cpu().int8_kernels}; hfapps turns u8 x u8 on here: "
-          f"{'yes' if cpu().int8_saturates else 'no'}); {len(texts)} mixed texts, best of {rounds} rounds; batch shift: "
-          f"{len(reviews)} reviews scored alone and in one batch with {len(longer)} news articles")
+    print(
+        f"\nint8 variants of the teacher on this CPU ({cpu().int8_kernels}; hfapps turns u8 x u8 on here: "
+        f"{'yes' if cpu().int8_saturates else 'no'}); {len(texts)} mixed texts, best of {rounds} rounds; batch shift: "
+        f"{len(reviews)} reviews scored alone and in one batch with {len(longer)} news articles"
+    )
     runs = [("hfapps, PyTorch float32", hfapps.load("sentiment", teacher, batch_size=BATCH, progress=False))]
     for name, settings, precise in INT8_VARIANTS:
-        out = os.path.join(CACHE, f"teacher-int8-{'static' if settings.static else 'dynamic'}-{settings.weights}"
-                                  f"{'-rr' if settings.reduce_range else ''}")
+        out = os.path.join(
+            CACHE,
+            f"teacher-int8-{'static' if settings.static else 'dynamic'}-{settings.weights}"
+            f"{'-rr' if settings.reduce_range else ''}",
+        )
         if not os.path.isfile(os.path.join(out, "hfapps.json")):
             export(teacher, out, quantize="int8", overwrite=True, measure=False, int8=settings)
         runs.append((name, load_onnx(out, precise)))
@@ -156,16 +181,20 @@ def int8_variants(rounds: int) -> None:
             outputs[name], took = timed(task, texts)
             seconds[name] = min(seconds[name], took)
     reference, reference_dev = outputs[runs[0][0]], runs[0][1](dev)
-    print(f"{'':32s} {'texts/s':>8s} {'vs fp32':>8s} {'labels = fp32':>14s} {'(SST-2 dev)':>11s} {'SST-2 acc':>9s} "
-          f"{'batch shift':>11s} {'flips':>5s}")
+    print(
+        f"{'':32s} {'texts/s':>8s} {'vs fp32':>8s} {'labels = fp32':>14s} {'(SST-2 dev)':>11s} {'SST-2 acc':>9s} "
+        f"{'batch shift':>11s} {'flips':>5s}"
+    )
     for name, task in runs:
         on_dev = task(dev)
         accuracy = sum(p["label"] == ["NEGATIVE", "POSITIVE"][g] for p, g in zip(on_dev, gold)) / len(dev)
         same = sum(a["label"] == b["label"] for a, b in zip(outputs[name], reference)) / len(texts)
         same_dev = sum(a["label"] == b["label"] for a, b in zip(on_dev, reference_dev)) / len(dev)
         shift, flips = batch_shift(task, reviews, longer)
-        print(f"{name:32s} {len(texts) / seconds[name]:8.1f} {seconds[runs[0][0]] / seconds[name]:7.2f}x "
-              f"{same:14.2%} {same_dev:11.2%} {accuracy:9.4f} {shift:11.4f} {flips:5d}")
+        print(
+            f"{name:32s} {len(texts) / seconds[name]:8.1f} {seconds[runs[0][0]] / seconds[name]:7.2f}x "
+            f"{same:14.2%} {same_dev:11.2%} {accuracy:9.4f} {shift:11.4f} {flips:5d}"
+        )
 
 
 def question_answering(train_samples: int, n: int) -> None:
@@ -176,10 +205,14 @@ def question_answering(train_samples: int, n: int) -> None:
     N = len(questions)
     options = {"max_seq_len": 384, "doc_stride": 128}
     squad = metrics.load("squad")
-    print(f"\nQuestion answering: MiniLM-L6 after one epoch on {train_samples} SQuAD questions; {N} SQuAD dev "
-          "questions, windows of 384 tokens, stride 128")
-    print(f"{'':24s} {'questions/s':>11s} {'vs hfapps fp32':>14s} {'EM':>6s} {'F1':>6s} {'answers = fp32':>14s} "
-          f"{'MB':>6s}")
+    print(
+        f"\nQuestion answering: MiniLM-L6 after one epoch on {train_samples} SQuAD questions; {N} SQuAD dev "
+        "questions, windows of 384 tokens, stride 128"
+    )
+    print(
+        f"{'':24s} {'questions/s':>11s} {'vs hfapps fp32':>14s} {'EM':>6s} {'F1':>6s} {'answers = fp32':>14s} "
+        f"{'MB':>6s}"
+    )
     reference, reference_s = None, None
     for name, path in (("hfapps, PyTorch float32", model), ("hfapps, ONNX int8", exported(model, "int8"))):
         task = hfapps.load("question-answering", path, batch_size=16, progress=False)
@@ -189,14 +222,17 @@ def question_answering(train_samples: int, n: int) -> None:
             reference, reference_s = out, seconds
         scores = squad.compute(predictions=[o["answer"] for o in out], references=gold)
         same = sum(a["answer"] == b["answer"] for a, b in zip(out, reference)) / N
-        print(f"{name:24s} {N / seconds:11.1f} {reference_s / seconds:13.2f}x {scores['exact_match']:6.1f} "
-              f"{scores['f1']:6.1f} {same:14.1%} {size_mb(path):6.1f}")
+        print(
+            f"{name:24s} {N / seconds:11.1f} {reference_s / seconds:13.2f}x {scores['exact_match']:6.1f} "
+            f"{scores['f1']:6.1f} {same:14.1%} {size_mb(path):6.1f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=("all", "classification", "int8_variants", "question_answering"),
-                        default="all")
+    parser.add_argument(
+        "--task", choices=("all", "classification", "int8_variants", "question_answering"), default="all"
+    )
     parser.add_argument("--qa_train_samples", type=int, default=800, help="SQuAD questions the QA reader learns from")
     parser.add_argument("--qa_questions", type=int, default=200, help="SQuAD dev questions scored")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds of the classification models")

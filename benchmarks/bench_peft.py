@@ -23,33 +23,52 @@ from common import DATA, machine, need_data  # noqa: E402
 
 CHILD = """
 import json, resource, sys
-from hfapps.train import train
+from hfapps.training.runner import train
 metrics = train("sentiment", sys.argv[2:])
 out = sys.argv[1]
 run = json.load(open(out + "/run.json"))
-print("RESULT " + json.dumps({"accuracy": metrics["validation"]["accuracy"], "runtime": metrics["train"]["train_runtime"],
-      "steps": run["global_step"], "parameters": run["parameters"], "trainable": run["trainable_parameters"],
-      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+result = {"accuracy": metrics["validation"]["accuracy"], "runtime": metrics["train"]["train_runtime"],
+          "steps": run["global_step"], "parameters": run["parameters"], "trainable": run["trainable_parameters"],
+          "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+print("RESULT " + json.dumps(result))
 """
 
 
 def run(out: str, samples: int, *extra: str) -> dict:
-    args = ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
-            "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), "--max_train_samples", str(samples),
-            "--save_strategy", "no", "--eval_strategy", "no", "--load_best_model_at_end", "false",
-            "--output_dir", out, "--overwrite", "true", *extra]
+    args = [
+        "--dataset_name",
+        "",
+        "--train_file",
+        os.path.join(DATA, "sst2", "train.tsv"),
+        "--validation_file",
+        os.path.join(DATA, "sst2", "dev.tsv"),
+        "--max_train_samples",
+        str(samples),
+        "--save_strategy",
+        "no",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--output_dir",
+        out,
+        "--overwrite",
+        "true",
+        *extra,
+    ]
     done = subprocess.run([sys.executable, "-c", CHILD, out, *args], capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise SystemExit(f"training failed:\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max_train_samples", type=int, default=6000)
-    parser.add_argument("--lora", default="--peft lora --learning_rate 1e-3",
-                        help="the LoRA side's recipe keys (default: %(default)s)")
+    parser.add_argument(
+        "--lora", default="--peft lora --learning_rate 1e-3", help="the LoRA side's recipe keys (default: %(default)s)"
+    )
     args = parser.parse_args()
     need_data()
     print(machine())
@@ -60,12 +79,16 @@ def main() -> None:
     print(f"{'':14s} {'trainable':>12s} {'peak RSS MB':>12s} {'s/step':>8s} {'train s':>8s} {'dev acc':>8s}")
     print(f"LoRA side: {args.lora}")
     for name, r in (("full", full), ("LoRA", lora)):
-        print(f"{name:14s} {r['trainable']:>12,d} {r['max_rss_mb']:>12.0f} {r['runtime'] / r['steps']:>8.3f} "
-              f"{r['runtime']:>8.1f} {r['accuracy']:>8.4f}")
-    print(f"LoRA / full: trainable {lora['trainable'] / full['trainable']:.2%} of "
-          f"{full['parameters']:,d} parameters, peak memory {lora['max_rss_mb'] / full['max_rss_mb']:.2f}x, "
-          f"time per step {lora['runtime'] / lora['steps'] / (full['runtime'] / full['steps']):.2f}x, "
-          f"accuracy {100 * (lora['accuracy'] - full['accuracy']):+.1f} points")
+        print(
+            f"{name:14s} {r['trainable']:>12,d} {r['max_rss_mb']:>12.0f} {r['runtime'] / r['steps']:>8.3f} "
+            f"{r['runtime']:>8.1f} {r['accuracy']:>8.4f}"
+        )
+    print(
+        f"LoRA / full: trainable {lora['trainable'] / full['trainable']:.2%} of "
+        f"{full['parameters']:,d} parameters, peak memory {lora['max_rss_mb'] / full['max_rss_mb']:.2f}x, "
+        f"time per step {lora['runtime'] / lora['steps'] / (full['runtime'] / full['steps']):.2f}x, "
+        f"accuracy {100 * (lora['accuracy'] - full['accuracy']):+.1f} points"
+    )
 
 
 if __name__ == "__main__":

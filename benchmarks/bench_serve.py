@@ -24,10 +24,10 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, need_data, sentiment_model, sst2  # noqa: E402
-
 import hfapps  # noqa: E402
-from hfapps.sharding import free_port  # noqa: E402
+from hfapps.cli.sharding import free_port  # noqa: E402
+
+from common import machine, need_data, sentiment_model, sst2  # noqa: E402
 
 
 async def client(port: int, path: str, queue: asyncio.Queue, out: list) -> None:
@@ -38,8 +38,11 @@ async def client(port: int, path: str, queue: asyncio.Queue, out: list) -> None:
             index, text = queue.get_nowait()
             body = json.dumps({"inputs": text}).encode()
             start = time.perf_counter()
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
             status = (await reader.readline()).split()[1]
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -55,8 +58,11 @@ async def client(port: int, path: str, queue: asyncio.Queue, out: list) -> None:
 
 def start_server(model: str, *extra: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "hfapps", "serve", "--model", f"sentiment={model}", "--port",
-                                str(port), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hfapps", "serve", "--model", f"sentiment={model}", "--port", str(port), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -70,6 +76,7 @@ def start_server(model: str, *extra: str) -> tuple[subprocess.Popen, int]:
 
 def load(port: int, texts: list[str], clients: int) -> tuple[float, list[float], list[dict]]:
     """Requests per second, each request's latency, and the answers, in the texts' order."""
+
     async def run(sample: list[str]) -> float:
         queue: asyncio.Queue = asyncio.Queue()
         for item in enumerate(sample):
@@ -92,8 +99,11 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=512)
-    parser.add_argument("--model", default=None, help="a sentiment model folder (default: the cached MiniLM; an "
-                                                        "`hfapps export` folder works too)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a sentiment model folder (default: the cached MiniLM; an `hfapps export` folder works too)",
+    )
     args = parser.parse_args()
     need_data()
     model = args.model or sentiment_model()
@@ -108,8 +118,10 @@ def main() -> None:
         hfapps.sentiment(text, model=model)
     one_rate = 128 / (time.perf_counter() - start)
     hfapps.clear_cache()
-    print(f"offline hfapps.sentiment, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call per "
-          f"text: {one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)")
+    print(
+        f"offline hfapps.sentiment, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call per "
+        f"text: {one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)"
+    )
     rows = {}
     for name, extra in (("batching (default)", ()), ("no batching (--max-batch-size 1)", ("--max-batch-size", "1"))):
         process, port = start_server(model, *extra)
@@ -125,10 +137,14 @@ def main() -> None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
         rows[name] = rate
-        lat = "  ".join(f"{c} clients p50 {1000 * percentile(v, 50):.0f} ms p99 {1000 * percentile(v, 99):.0f} ms"
-                        for c, v in latency.items())
-        print(f"{name}: {rate:.1f} requests/s with 64 clients; labels {identical:.1%} identical to offline "
-              f"(scores within {score_gap:.1e}: batches pad differently); {lat}")
+        lat = "  ".join(
+            f"{c} clients p50 {1000 * percentile(v, 50):.0f} ms p99 {1000 * percentile(v, 99):.0f} ms"
+            for c, v in latency.items()
+        )
+        print(
+            f"{name}: {rate:.1f} requests/s with 64 clients; labels {identical:.1%} identical to offline "
+            f"(scores within {score_gap:.1e}: batches pad differently); {lat}"
+        )
     batched, single = rows["batching (default)"], rows["no batching (--max-batch-size 1)"]
     print(f"batching / no batching: {batched / single:.2f}x;  batching / offline batch: {batched / offline_rate:.0%}")
 

@@ -41,12 +41,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset  # noqa: E402
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,  # noqa: E402
-                          Trainer, TrainingArguments, set_seed)
+from transformers import (  # noqa: E402
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 
 import hfapps  # noqa: E402
-from common import CACHE, machine, need_data, peak_flops, sst2  # noqa: E402
 from hfapps import models  # noqa: E402
+
+from common import CACHE, machine, need_data, peak_flops, sst2  # noqa: E402
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 LR, BATCH, WARMUP, MAX_LENGTH, WEIGHT_DECAY, TOKEN_BUDGET = 1e-4, 32, 0.06, 64, 0.01, 512
@@ -79,8 +86,8 @@ def length_grouped(indices, lengths: list[int], rng: random.Random, size: int = 
     rng.shuffle(indices)
     batches = []
     for start in range(0, len(indices), 50 * size):
-        chunk = sorted(indices[start:start + 50 * size], key=lambda i: -lengths[i])
-        batches += [chunk[j:j + size] for j in range(0, len(chunk), size)]
+        chunk = sorted(indices[start : start + 50 * size], key=lambda i: -lengths[i])
+        batches += [chunk[j : j + size] for j in range(0, len(chunk), size)]
     return batches
 
 
@@ -93,7 +100,7 @@ def token_budget_batches(lengths: list[int], rng: random.Random, mega: int = 320
     for start in range(0, len(indices), mega):
         current: list[int] = []
         longest = 0
-        for i in sorted(indices[start:start + mega], key=lambda i: -lengths[i]):
+        for i in sorted(indices[start : start + mega], key=lambda i: -lengths[i]):
             longest = max(longest, lengths[i])
             if current and longest * (len(current) + 1) > TOKEN_BUDGET:
                 batches.append(current)
@@ -132,8 +139,9 @@ class VariantTrainer(Trainer):
         if self.batches is None:
             return super().get_train_dataloader()
         data = self._remove_unused_columns(self.train_dataset, description="train")
-        return self.accelerator.prepare(torch.utils.data.DataLoader(
-            data, batch_sampler=FixedBatches(self.batches), collate_fn=self.data_collator))
+        return self.accelerator.prepare(
+            torch.utils.data.DataLoader(data, batch_sampler=FixedBatches(self.batches), collate_fn=self.data_collator)
+        )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not self.length_weighted:
@@ -159,18 +167,21 @@ class Data:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros(len(texts))
         for start in range(0, len(order), size):
-            ids = order[start:start + size]
-            batch = self.tokenizer([texts[i] for i in ids], truncation=True, max_length=512, padding=True,
-                                   return_tensors="pt")
+            ids = order[start : start + size]
+            batch = self.tokenizer(
+                [texts[i] for i in ids], truncation=True, max_length=512, padding=True, return_tensors="pt"
+            )
             out[ids] = model(**batch).logits.softmax(-1)[:, 1].numpy()
         model.train()
         return out
 
     def scores(self, dev: np.ndarray, reviews: np.ndarray) -> dict:
         y = np.array(self.dev_y)
-        return {"dev": float(((dev > 0.5) == y).mean()),
-                "logloss": float(-np.mean(np.log(np.where(y == 1, dev, 1 - dev) + 1e-9))),
-                "reviews": float(((reviews > 0.5) == self.review_labels).mean())}
+        return {
+            "dev": float(((dev > 0.5) == y).mean()),
+            "logloss": float(-np.mean(np.log(np.where(y == 1, dev, 1 - dev) + 1e-9))),
+            "reviews": float(((reviews > 0.5) == self.review_labels).mean()),
+        }
 
     def evaluate(self, model) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
         probs = self.probabilities(model, self.dev_x), self.probabilities(model, self.reviews)
@@ -192,18 +203,38 @@ def trainer_run(variant: str, seed: int, path: str, data: Data) -> tuple[dict, t
             dense = model.bert.pooler.dense
             dense.weight.copy_(torch.eye(dense.weight.shape[0]))
             dense.bias.zero_()
-    batches = {"token_budget": lambda: token_budget_batches(lengths, random.Random(seed)),
-               "curriculum": lambda: curriculum_batches(lengths, random.Random(seed))}.get(variant, lambda: None)()
+    batches = {
+        "token_budget": lambda: token_budget_batches(lengths, random.Random(seed)),
+        "curriculum": lambda: curriculum_batches(lengths, random.Random(seed)),
+    }.get(variant, lambda: None)()
     args = TrainingArguments(
-        output_dir=os.path.join(CACHE, "sst2-variants", f"{variant}-{seed}"), learning_rate=LR,
-        per_device_train_batch_size=BATCH, num_train_epochs=1, warmup_steps=WARMUP, weight_decay=WEIGHT_DECAY,
-        optim="adamw_torch_fused", lr_scheduler_type="linear",
-        train_sampling_strategy="group_by_length" if batches is None else "random", logging_steps=200,
-        save_strategy="no", eval_strategy="no", report_to="none", seed=seed, use_cpu=True, disable_tqdm=True,
-        average_tokens_across_devices=False)
-    trainer = VariantTrainer(model=model, args=args, train_dataset=dataset, processing_class=data.tokenizer,
-                             data_collator=DataCollatorWithPadding(data.tokenizer), batches=batches,
-                             length_weighted=variant == "length_weighted")
+        output_dir=os.path.join(CACHE, "sst2-variants", f"{variant}-{seed}"),
+        learning_rate=LR,
+        per_device_train_batch_size=BATCH,
+        num_train_epochs=1,
+        warmup_steps=WARMUP,
+        weight_decay=WEIGHT_DECAY,
+        optim="adamw_torch_fused",
+        lr_scheduler_type="linear",
+        train_sampling_strategy="group_by_length" if batches is None else "random",
+        logging_steps=200,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=seed,
+        use_cpu=True,
+        disable_tqdm=True,
+        average_tokens_across_devices=False,
+    )
+    trainer = VariantTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=data.tokenizer,
+        data_collator=DataCollatorWithPadding(data.tokenizer),
+        batches=batches,
+        length_weighted=variant == "length_weighted",
+    )
     start = time.perf_counter()
     trainer.train()
     minutes = (time.perf_counter() - start) / 60
@@ -223,8 +254,11 @@ def fork_soup_run(seed: int, path: str, data: Data, fork_at: float, branches: in
     def optimizer_for(m):
         no_decay = [p for n, p in m.named_parameters() if "bias" in n or "LayerNorm" in n]
         decay = [p for n, p in m.named_parameters() if not ("bias" in n or "LayerNorm" in n)]
-        return torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
-                                  {"params": no_decay, "weight_decay": 0.0}], lr=LR, fused=True)
+        return torch.optim.AdamW(
+            [{"params": decay, "weight_decay": WEIGHT_DECAY}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=LR,
+            fused=True,
+        )
 
     def train_on(batches, optimizer, lr_at) -> None:
         model.train()
@@ -234,8 +268,8 @@ def fork_soup_run(seed: int, path: str, data: Data, fork_at: float, branches: in
             ids = torch.zeros(len(batch), max(lengths[i] for i in batch), dtype=torch.long)
             mask = torch.zeros_like(ids)
             for row, i in enumerate(batch):
-                ids[row, :lengths[i]] = torch.tensor(encoded[i])
-                mask[row, :lengths[i]] = 1
+                ids[row, : lengths[i]] = torch.tensor(encoded[i])
+                mask[row, : lengths[i]] = 1
             labels = torch.tensor([data.train_y[i] for i in batch])
             torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=mask).logits, labels).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -262,7 +296,7 @@ def fork_soup_run(seed: int, path: str, data: Data, fork_at: float, branches: in
         torch.manual_seed(seed * 1000 + k)
         share = rest[k::branches] if split else rest
         own = length_grouped(share, lengths, random.Random(seed * 1000 + k))
-        train_on(own, optimizer, lambda step, n=len(own): lr_at_fork * (n - step) / n)
+        train_on(own, optimizer, lambda step, n=len(own): lr_at_fork * (n - step) / n)  # noqa: B008 (bound now)
         steps += len(own)
         train_seconds += time.perf_counter() - start
         states.append(copy.deepcopy(model.state_dict()))
@@ -270,16 +304,25 @@ def fork_soup_run(seed: int, path: str, data: Data, fork_at: float, branches: in
         branch_probs.append(probs)
         report(f"  branch {k + 1}", scores)
     report("  ensemble of the branches", data.scores(*(np.mean(p, axis=0) for p in zip(*branch_probs))))
-    model.load_state_dict({name: sum(s[name].float() for s in states) / len(states)
-                           if states[0][name].is_floating_point() else states[0][name] for name in states[0]})
+    model.load_state_dict(
+        {
+            name: sum(s[name].float() for s in states) / len(states)
+            if states[0][name].is_floating_point()
+            else states[0][name]
+            for name in states[0]
+        }
+    )
     scores, probs = data.evaluate(model)
     return {**scores, "minutes": train_seconds / 60, "steps": steps}, probs
 
 
 def report(name: str, scores: dict) -> None:
     extra = f", {scores['minutes']:.1f} min of training ({scores['steps']} steps)" if "minutes" in scores else ""
-    print(f"{name:34s} dev {scores['dev']:.4f} (log-loss {scores['logloss']:.4f}), sample reviews "
-          f"{scores['reviews']:.4f}{extra}", flush=True)
+    print(
+        f"{name:34s} dev {scores['dev']:.4f} (log-loss {scores['logloss']:.4f}), sample reviews "
+        f"{scores['reviews']:.4f}{extra}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -289,8 +332,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--fork_at", type=float, default=0.5, help="fork_soup: where the branches start (0-1)")
     parser.add_argument("--branches", type=int, default=2, help="fork_soup: how many branches")
-    parser.add_argument("--branch_data", choices=["split", "full"], default="split",
-                        help="fork_soup: each branch on its share of the rest, or each on all of it")
+    parser.add_argument(
+        "--branch_data",
+        choices=["split", "full"],
+        default="split",
+        help="fork_soup: each branch on its share of the rest, or each on all of it",
+    )
     args = parser.parse_args()
     variants, seeds = args.variants.split(","), [int(s) for s in args.seeds.split(",")]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -306,16 +353,18 @@ def main() -> None:
         for seed in seeds:
             if variant == "fork_soup":
                 label = f"fork_soup at {args.fork_at}, {args.branches} branches ({args.branch_data})"
-                scores, probs = fork_soup_run(seed, path, data, args.fork_at, args.branches,
-                                              args.branch_data == "split")
+                scores, probs = fork_soup_run(
+                    seed, path, data, args.fork_at, args.branches, args.branch_data == "split"
+                )
             else:
                 label = variant
                 scores, probs = trainer_run(variant, seed, path, data)
             report(f"{label}, seed {seed}", scores)
             runs.append(probs)
         if len(runs) > 1:
-            report(f"{variant}, ensemble of the {len(runs)} seeds", data.scores(*(np.mean(p, axis=0)
-                                                                                for p in zip(*runs))))
+            report(
+                f"{variant}, ensemble of the {len(runs)} seeds", data.scores(*(np.mean(p, axis=0) for p in zip(*runs)))
+            )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
-from common import need_data, print_float_peaks, sst2  # noqa: E402
 from hfapps import models  # noqa: E402
+
+from common import need_data, print_float_peaks, sst2  # noqa: E402
 
 BATCH, WARMUP, STEPS, MAX_LENGTH = 32, 10, 80, 64
 VARIANTS = {  # name: (dropout on, word embeddings trained, compiled, bfloat16 autocast)
@@ -39,11 +40,13 @@ def batches(path: str) -> list[dict]:
     texts = sst2("train")[0]
     random.Random(0).shuffle(texts)
     texts = sorted(texts[:12800], key=len)
-    groups = [texts[i:i + BATCH] for i in range(0, len(texts), BATCH)]
+    groups = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
     random.Random(0).shuffle(groups)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    return [tokenizer(g, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
-            for g in groups[:WARMUP + STEPS + 20]]
+    return [
+        tokenizer(g, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+        for g in groups[: WARMUP + STEPS + 20]
+    ]
 
 
 def trainer_step(path: str, dropout: bool, train_embeddings: bool, compiled: bool, bf16: bool):
@@ -61,6 +64,7 @@ def trainer_step(path: str, dropout: bool, train_embeddings: bool, compiled: boo
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+
     return step
 
 
@@ -69,7 +73,7 @@ def main() -> None:
     path = models.resolve("sentence-transformers/all-MiniLM-L6-v2")[0].path
     data = batches(path)
     print_float_peaks()
-    timed_tokens = sum(b["input_ids"].numel() for b in data[WARMUP:WARMUP + STEPS])
+    timed_tokens = sum(b["input_ids"].numel() for b in data[WARMUP : WARMUP + STEPS])
     baseline = None
     for name, flags in VARIANTS.items():
         step = trainer_step(path, *flags)
@@ -78,17 +82,20 @@ def main() -> None:
             step(batch)
         warmup = time.perf_counter() - start
         start = time.perf_counter()
-        for batch in data[WARMUP:WARMUP + STEPS]:
+        for batch in data[WARMUP : WARMUP + STEPS]:
             step(batch)
         rate = timed_tokens / (time.perf_counter() - start)
         baseline = baseline or rate
-        print(f"{name:38s} {rate:7,.0f} tokens/s ({rate / baseline:.2f}x as shipped), {warmup:5.1f} s for the "
-              f"{WARMUP} warm-up steps", flush=True)
+        print(
+            f"{name:38s} {rate:7,.0f} tokens/s ({rate / baseline:.2f}x as shipped), {warmup:5.1f} s for the "
+            f"{WARMUP} warm-up steps",
+            flush=True,
+        )
     step = trainer_step(path, *VARIANTS["as shipped"])
     for batch in data[:WARMUP]:
         step(batch)
     with torch.profiler.profile() as prof:
-        for batch in data[WARMUP + STEPS:]:
+        for batch in data[WARMUP + STEPS :]:
             step(batch)
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 

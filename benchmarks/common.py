@@ -55,12 +55,30 @@ def sst2_run(recipe: str, name: str, *extra: str) -> str:
     """`recipe` trained on the SST-2 files into the benchmarks' cache as `name` (once; later calls reuse it)."""
     out = os.path.join(CACHE, name)
     if not os.path.isfile(os.path.join(out, "hfapps.json")):
-        from hfapps.train import train
+        from hfapps.training.runner import train
 
-        train(recipe, ["--dataset_name", "", "--train_file", os.path.join(DATA, "sst2", "train.tsv"),
-                       "--validation_file", os.path.join(DATA, "sst2", "dev.tsv"), *extra, "--output_dir", out,
-                       "--overwrite", "true", "--save_strategy", "no", "--eval_strategy", "no",
-                       "--load_best_model_at_end", "false"])
+        train(
+            recipe,
+            [
+                "--dataset_name",
+                "",
+                "--train_file",
+                os.path.join(DATA, "sst2", "train.tsv"),
+                "--validation_file",
+                os.path.join(DATA, "sst2", "dev.tsv"),
+                *extra,
+                "--output_dir",
+                out,
+                "--overwrite",
+                "true",
+                "--save_strategy",
+                "no",
+                "--eval_strategy",
+                "no",
+                "--load_best_model_at_end",
+                "false",
+            ],
+        )
     return out
 
 
@@ -78,7 +96,7 @@ def peak_flops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
         start = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def peak_int8_ops(n: int = 2048, repeat: int = 10) -> float:
@@ -89,10 +107,14 @@ def peak_int8_ops(n: int = 2048, repeat: int = 10) -> float:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], "peak",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
-         helper.make_tensor_value_info("b", TensorProto.INT8, [n, n])],
-        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])])
+        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])],
+        "peak",
+        [
+            helper.make_tensor_value_info("a", TensorProto.UINT8, [n, n]),
+            helper.make_tensor_value_info("b", TensorProto.INT8, [n, n]),
+        ],
+        [helper.make_tensor_value_info("c", TensorProto.INT32, [n, n])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
@@ -103,7 +125,7 @@ def peak_int8_ops(n: int = 2048, repeat: int = 10) -> float:
         start = time.perf_counter()
         session.run(None, feed)
         best = min(best, time.perf_counter() - start)
-    return 2 * n ** 3 / best
+    return 2 * n**3 / best
 
 
 def teacher_model() -> str:
@@ -115,8 +137,10 @@ def teacher_model() -> str:
 def print_peaks() -> tuple[float, float]:
     """Measure and print the float32 matmul and int8 MatMulInteger peaks; return them (FLOP/s, OP/s)."""
     peak32, peak8 = peak_flops(torch.float32), peak_int8_ops()
-    print(f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
-          "MatMulInteger (ONNX Runtime)")
+    print(
+        f"machine: {machine()}; peak {peak32 / 1e9:.0f} GFLOP/s float32 matmul, {peak8 / 1e9:.0f} GOP/s int8 "
+        "MatMulInteger (ONNX Runtime)"
+    )
     return peak32, peak8
 
 
@@ -124,8 +148,10 @@ def print_float_peaks() -> dict[str, float]:
     """Measure and print the float32 and bfloat16 matmul peaks (CPUs differ: bfloat16 is slower than float32 on
     some, several times faster on those with AMX); return them in FLOP/s by dtype name."""
     peaks = {"float32": peak_flops(torch.float32), "bfloat16": peak_flops(torch.bfloat16)}
-    print(f"machine: {machine()}; peak matmul {peaks['float32'] / 1e9:.0f} GFLOP/s fp32, "
-          f"{peaks['bfloat16'] / 1e9:.0f} GFLOP/s bf16")
+    print(
+        f"machine: {machine()}; peak matmul {peaks['float32'] / 1e9:.0f} GFLOP/s fp32, "
+        f"{peaks['bfloat16'] / 1e9:.0f} GFLOP/s bf16"
+    )
     return peaks
 
 
@@ -145,8 +171,10 @@ def seq2seq_flops(config, source_lengths: list[int], new_tokens: int) -> float:
     total = 0
     for n in source_lengths:
         total += enc * (2 * (4 * d * d + 2 * d * ff) * n + 4 * d * n * n) + dec * 2 * 2 * d * d * n
-        total += sum(dec * (2 * (6 * d * d + 2 * d * ff) + 4 * d * i + 4 * d * n) + 2 * d * vocab
-                     for i in range(1, new_tokens + 1))
+        total += sum(
+            dec * (2 * (6 * d * d + 2 * d * ff) + 4 * d * i + 4 * d * n) + 2 * d * vocab
+            for i in range(1, new_tokens + 1)
+        )
     return total
 
 
@@ -168,9 +196,11 @@ def machine() -> str:
     from hfapps.cpu import cpu
 
     here = cpu()
-    return (f"{here.describe()}; int8 kernels: {here.int8_kernels}; bfloat16: "
-            f"{'native' if here.bf16_native else 'emulated'}; {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads")
+    return (
+        f"{here.describe()}; int8 kernels: {here.int8_kernels}; bfloat16: "
+        f"{'native' if here.bf16_native else 'emulated'}; {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
 
 
 def timed(fn, *args, **kwargs):

@@ -40,8 +40,9 @@ def run(runs: list[dict]) -> dict:
         with open(job, "w") as handle:
             json.dump({"runs": runs}, handle)
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-        done = subprocess.run([python, os.path.join(HERE, "baseline_tf457.py"), job, result], env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [python, os.path.join(HERE, "baseline_tf457.py"), job, result], env=env, capture_output=True, text=True
+        )
         if done.returncode:
             raise RuntimeError(f"the transformers 4.57 baseline failed:\n{done.stderr[-3000:]}")
         with open(result) as handle:

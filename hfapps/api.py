@@ -19,9 +19,22 @@ if TYPE_CHECKING:
     from .tasks.base import Task
 
 ModelArg = str | os.PathLike[str] | None
-TaskName = Literal["sentiment", "classification", "zero-shot", "summarization", "translation", "question-answering",
-                   "sentiment-analysis", "text-classification", "zero-shot-classification", "summarize",
-                   "translate", "qa", "answer", "classify"]
+TaskName = Literal[
+    "sentiment",
+    "classification",
+    "zero-shot",
+    "summarization",
+    "translation",
+    "question-answering",
+    "sentiment-analysis",
+    "text-classification",
+    "zero-shot-classification",
+    "summarize",
+    "translate",
+    "qa",
+    "answer",
+    "classify",
+]
 
 
 class Settings(TypedDict, total=False):
@@ -121,7 +134,9 @@ def load(task: TaskName, model: ModelArg = None, **settings: Unpack[LoadSettings
     allowed = set(LoadSettings.__optional_keys__) - {"source", "target"}
     allowed |= {info.name for info in cls.option_infos() if info.load}
     if unknown := sorted(set(settings) - allowed):
-        raise InputError(f"Unknown setting(s) {unknown} for loading {cls.name}; it takes: {', '.join(sorted(allowed))}.")
+        raise InputError(
+            f"Unknown setting(s) {unknown} for loading {cls.name}; it takes: {', '.join(sorted(allowed))}."
+        )
     return cls(os.fspath(model) if model is not None else None, **settings)  # type: ignore[misc]
 
 
@@ -138,8 +153,9 @@ def clear_cache() -> None:
     clear_model_cache()
 
 
-def _run(task: str, inputs: Any, model: ModelArg, settings: dict[str, Any], options: dict[str, Any],
-         **load_extra: Any) -> Any:
+def _run(
+    task: str, inputs: Any, model: ModelArg, settings: dict[str, Any], options: dict[str, Any], **load_extra: Any
+) -> Any:
     from .tasks import task_class
 
     task = task_class(task).variant(options).name
@@ -151,25 +167,30 @@ def _run(task: str, inputs: Any, model: ModelArg, settings: dict[str, Any], opti
 
 
 @overload
-def sentiment(texts: str, *, model: ModelArg = None, top_k: Literal[1] = 1,
-              **settings: Unpack[Settings]) -> Label: ...
+def sentiment(texts: str, *, model: ModelArg = None, top_k: Literal[1] = 1, **settings: Unpack[Settings]) -> Label: ...
 @overload
-def sentiment(texts: Texts, *, model: ModelArg = None, top_k: Literal[1] = 1,
-              **settings: Unpack[Settings]) -> list[Label]: ...
+def sentiment(
+    texts: Texts, *, model: ModelArg = None, top_k: Literal[1] = 1, **settings: Unpack[Settings]
+) -> list[Label]: ...
 @overload
-def sentiment(texts: Iterable[str], *, model: ModelArg = None, top_k: Literal[1] = 1,
-              **settings: Unpack[Settings]) -> Iterator[Label]: ...
+def sentiment(
+    texts: Iterable[str], *, model: ModelArg = None, top_k: Literal[1] = 1, **settings: Unpack[Settings]
+) -> Iterator[Label]: ...
 @overload
-def sentiment(texts: str, *, model: ModelArg = None, top_k: int | None,
-              **settings: Unpack[Settings]) -> list[Label]: ...
+def sentiment(
+    texts: str, *, model: ModelArg = None, top_k: int | None, **settings: Unpack[Settings]
+) -> list[Label]: ...
 @overload
-def sentiment(texts: Texts, *, model: ModelArg = None, top_k: int | None,
-              **settings: Unpack[Settings]) -> list[list[Label]]: ...
+def sentiment(
+    texts: Texts, *, model: ModelArg = None, top_k: int | None, **settings: Unpack[Settings]
+) -> list[list[Label]]: ...
 @overload
-def sentiment(texts: Iterable[str], *, model: ModelArg = None, top_k: int | None,
-              **settings: Unpack[Settings]) -> Iterator[list[Label]]: ...
-def sentiment(texts: str | Iterable[str], *, model: ModelArg = None, top_k: int | None = 1,
-              **settings: Unpack[Settings]) -> Any:
+def sentiment(
+    texts: Iterable[str], *, model: ModelArg = None, top_k: int | None, **settings: Unpack[Settings]
+) -> Iterator[list[Label]]: ...
+def sentiment(
+    texts: str | Iterable[str], *, model: ModelArg = None, top_k: int | None = 1, **settings: Unpack[Settings]
+) -> Any:
     """`{"label", "score"}` for one text; a list of them for a list, in input order; a stream for an iterable.
     `top_k=N` gives the N best labels per text (None: all), best first.
 
@@ -179,47 +200,99 @@ def sentiment(texts: str | Iterable[str], *, model: ModelArg = None, top_k: int 
 
 
 @overload
-def classify(texts: str, *, model: ModelArg = None, labels: None = None, top_k: Literal[1] = 1,
-             **settings: Unpack[Settings]) -> Label: ...
+def classify(
+    texts: str, *, model: ModelArg = None, labels: None = None, top_k: Literal[1] = 1, **settings: Unpack[Settings]
+) -> Label: ...
 @overload
-def classify(texts: Texts, *, model: ModelArg = None, labels: None = None, top_k: Literal[1] = 1,
-             **settings: Unpack[Settings]) -> list[Label]: ...
+def classify(
+    texts: Texts, *, model: ModelArg = None, labels: None = None, top_k: Literal[1] = 1, **settings: Unpack[Settings]
+) -> list[Label]: ...
 @overload
-def classify(texts: Iterable[str], *, model: ModelArg = None, labels: None = None, top_k: Literal[1] = 1,
-             **settings: Unpack[Settings]) -> Iterator[Label]: ...
+def classify(
+    texts: Iterable[str],
+    *,
+    model: ModelArg = None,
+    labels: None = None,
+    top_k: Literal[1] = 1,
+    **settings: Unpack[Settings],
+) -> Iterator[Label]: ...
 @overload
-def classify(texts: str, *, model: ModelArg = None, labels: None = None, top_k: int | None,
-             **settings: Unpack[Settings]) -> list[Label]: ...
+def classify(
+    texts: str, *, model: ModelArg = None, labels: None = None, top_k: int | None, **settings: Unpack[Settings]
+) -> list[Label]: ...
 @overload
-def classify(texts: Texts, *, model: ModelArg = None, labels: None = None, top_k: int | None,
-             **settings: Unpack[Settings]) -> list[list[Label]]: ...
+def classify(
+    texts: Texts, *, model: ModelArg = None, labels: None = None, top_k: int | None, **settings: Unpack[Settings]
+) -> list[list[Label]]: ...
 @overload
-def classify(texts: Iterable[str], *, model: ModelArg = None, labels: None = None, top_k: int | None,
-             **settings: Unpack[Settings]) -> Iterator[list[Label]]: ...
+def classify(
+    texts: Iterable[str],
+    *,
+    model: ModelArg = None,
+    labels: None = None,
+    top_k: int | None,
+    **settings: Unpack[Settings],
+) -> Iterator[list[Label]]: ...
 @overload
-def classify(texts: str, *, model: ModelArg = None, labels: list[str], top_k: int | None = None,
-             multi_label: bool = False, hypothesis_template: str | None = None,
-             **settings: Unpack[Settings]) -> ZeroShotResult: ...
+def classify(
+    texts: str,
+    *,
+    model: ModelArg = None,
+    labels: list[str],
+    top_k: int | None = None,
+    multi_label: bool = False,
+    hypothesis_template: str | None = None,
+    **settings: Unpack[Settings],
+) -> ZeroShotResult: ...
 @overload
-def classify(texts: Texts, *, model: ModelArg = None, labels: list[str], top_k: int | None = None,
-             multi_label: bool = False, hypothesis_template: str | None = None,
-             **settings: Unpack[Settings]) -> list[ZeroShotResult]: ...
+def classify(
+    texts: Texts,
+    *,
+    model: ModelArg = None,
+    labels: list[str],
+    top_k: int | None = None,
+    multi_label: bool = False,
+    hypothesis_template: str | None = None,
+    **settings: Unpack[Settings],
+) -> list[ZeroShotResult]: ...
 @overload
-def classify(texts: Iterable[str], *, model: ModelArg = None, labels: list[str], top_k: int | None = None,
-             multi_label: bool = False, hypothesis_template: str | None = None,
-             **settings: Unpack[Settings]) -> Iterator[ZeroShotResult]: ...
-def classify(texts: str | Iterable[str], *, model: ModelArg = None, labels: list[str] | None = None,
-             top_k: Any = _UNSET, multi_label: bool = False, hypothesis_template: str | None = None,
-             **settings: Unpack[Settings]) -> Any:
+def classify(
+    texts: Iterable[str],
+    *,
+    model: ModelArg = None,
+    labels: list[str],
+    top_k: int | None = None,
+    multi_label: bool = False,
+    hypothesis_template: str | None = None,
+    **settings: Unpack[Settings],
+) -> Iterator[ZeroShotResult]: ...
+def classify(
+    texts: str | Iterable[str],
+    *,
+    model: ModelArg = None,
+    labels: list[str] | None = None,
+    top_k: Any = _UNSET,
+    multi_label: bool = False,
+    hypothesis_template: str | None = None,
+    **settings: Unpack[Settings],
+) -> Any:
     """With a fine-tuned classifier: `{"label", "score"}` (`top_k=N` for the N best).
     With `labels=[...]`: zero-shot with an NLI model, `{"sequence", "labels", "scores"}` (all labels, or the
     `top_k` best)."""
     if labels is None:
         return _run("classification", texts, model, dict(settings), {"top_k": 1 if top_k is _UNSET else top_k})
-    return _run("classification", texts, model, dict(settings),
-                {"labels": list(labels) if isinstance(labels, (list, tuple)) else labels,
-                 "top_k": None if top_k is _UNSET else top_k, "multi_label": multi_label,
-                 "hypothesis_template": hypothesis_template})
+    return _run(
+        "classification",
+        texts,
+        model,
+        dict(settings),
+        {
+            "labels": list(labels) if isinstance(labels, (list, tuple)) else labels,
+            "top_k": None if top_k is _UNSET else top_k,
+            "multi_label": multi_label,
+            "hypothesis_template": hypothesis_template,
+        },
+    )
 
 
 @overload
@@ -227,8 +300,9 @@ def summarize(texts: str, *, model: ModelArg = None, **options: Unpack[Summarize
 @overload
 def summarize(texts: Texts, *, model: ModelArg = None, **options: Unpack[SummarizeOptions]) -> list[Summary]: ...
 @overload
-def summarize(texts: Iterable[str], *, model: ModelArg = None,
-              **options: Unpack[SummarizeOptions]) -> Iterator[Summary]: ...
+def summarize(
+    texts: Iterable[str], *, model: ModelArg = None, **options: Unpack[SummarizeOptions]
+) -> Iterator[Summary]: ...
 def summarize(texts: str | Iterable[str], *, model: ModelArg = None, **options: Unpack[SummarizeOptions]) -> Any:
     """`{"summary_text"}` per text. Generation options (`max_new_tokens`, `num_beams`, ...) pass to `generate`; a
     text over the model's window is summarized map-reduce (`long_input`, `chunk_tokens`, `chunk_overlap`)."""
@@ -236,16 +310,40 @@ def summarize(texts: str | Iterable[str], *, model: ModelArg = None, **options: 
 
 
 @overload
-def translate(texts: str, *, source: str | None = None, target: str | None = None, model: ModelArg = None,
-              **options: Unpack[TranslateOptions]) -> TranslationResult: ...
+def translate(
+    texts: str,
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    model: ModelArg = None,
+    **options: Unpack[TranslateOptions],
+) -> TranslationResult: ...
 @overload
-def translate(texts: Texts, *, source: str | None = None, target: str | None = None, model: ModelArg = None,
-              **options: Unpack[TranslateOptions]) -> list[TranslationResult]: ...
+def translate(
+    texts: Texts,
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    model: ModelArg = None,
+    **options: Unpack[TranslateOptions],
+) -> list[TranslationResult]: ...
 @overload
-def translate(texts: Iterable[str], *, source: str | None = None, target: str | None = None,
-              model: ModelArg = None, **options: Unpack[TranslateOptions]) -> Iterator[TranslationResult]: ...
-def translate(texts: str | Iterable[str], *, source: str | None = None, target: str | None = None,
-              model: ModelArg = None, **options: Unpack[TranslateOptions]) -> Any:
+def translate(
+    texts: Iterable[str],
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    model: ModelArg = None,
+    **options: Unpack[TranslateOptions],
+) -> Iterator[TranslationResult]: ...
+def translate(
+    texts: str | Iterable[str],
+    *,
+    source: str | None = None,
+    target: str | None = None,
+    model: ModelArg = None,
+    **options: Unpack[TranslateOptions],
+) -> Any:
     """`{"translation_text"}` per text. Without a model, uses `Helsinki-NLP/opus-mt-{source}-{target}`. A long or
     multi-paragraph text is translated a few sentences at a time and joined in order (`long_input`,
     `chunk_tokens`)."""
@@ -253,28 +351,82 @@ def translate(texts: str | Iterable[str], *, source: str | None = None, target: 
 
 
 @overload
-def answer(question: str, context: str, *, model: ModelArg = None, inputs: None = None, top_k: Literal[1] = 1,
-           max_answer_len: int | None = None, max_seq_len: int | None = None, doc_stride: int | None = None,
-           **settings: Unpack[Settings]) -> Answer: ...
+def answer(
+    question: str,
+    context: str,
+    *,
+    model: ModelArg = None,
+    inputs: None = None,
+    top_k: Literal[1] = 1,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> Answer: ...
 @overload
-def answer(question: Texts, context: str | Texts, *, model: ModelArg = None, inputs: None = None,
-           top_k: Literal[1] = 1, max_answer_len: int | None = None, max_seq_len: int | None = None,
-           doc_stride: int | None = None, **settings: Unpack[Settings]) -> list[Answer]: ...
+def answer(
+    question: Texts,
+    context: str | Texts,
+    *,
+    model: ModelArg = None,
+    inputs: None = None,
+    top_k: Literal[1] = 1,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> list[Answer]: ...
 @overload
-def answer(question: None = None, context: None = None, *, model: ModelArg = None, inputs: list[QAInput],
-           top_k: Literal[1] = 1, max_answer_len: int | None = None, max_seq_len: int | None = None,
-           doc_stride: int | None = None, **settings: Unpack[Settings]) -> list[Answer]: ...
+def answer(
+    question: None = None,
+    context: None = None,
+    *,
+    model: ModelArg = None,
+    inputs: list[QAInput],
+    top_k: Literal[1] = 1,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> list[Answer]: ...
 @overload
-def answer(question: None = None, context: None = None, *, model: ModelArg = None, inputs: Iterable[QAInput],
-           top_k: Literal[1] = 1, max_answer_len: int | None = None, max_seq_len: int | None = None,
-           doc_stride: int | None = None, **settings: Unpack[Settings]) -> Iterator[Answer]: ...
+def answer(
+    question: None = None,
+    context: None = None,
+    *,
+    model: ModelArg = None,
+    inputs: Iterable[QAInput],
+    top_k: Literal[1] = 1,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> Iterator[Answer]: ...
 @overload
-def answer(question: str | Texts | None = None, context: str | Texts | None = None, *, model: ModelArg = None,
-           inputs: Iterable[QAInput] | None = None, top_k: int, max_answer_len: int | None = None,
-           max_seq_len: int | None = None, doc_stride: int | None = None, **settings: Unpack[Settings]) -> Any: ...
-def answer(question: str | Texts | None = None, context: str | Texts | None = None, *, model: ModelArg = None,
-           inputs: Iterable[QAInput] | None = None, top_k: int = 1, max_answer_len: int | None = None,
-           max_seq_len: int | None = None, doc_stride: int | None = None, **settings: Unpack[Settings]) -> Any:
+def answer(
+    question: str | Texts | None = None,
+    context: str | Texts | None = None,
+    *,
+    model: ModelArg = None,
+    inputs: Iterable[QAInput] | None = None,
+    top_k: int,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> Any: ...
+def answer(
+    question: str | Texts | None = None,
+    context: str | Texts | None = None,
+    *,
+    model: ModelArg = None,
+    inputs: Iterable[QAInput] | None = None,
+    top_k: int = 1,
+    max_answer_len: int | None = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
+    **settings: Unpack[Settings],
+) -> Any:
     """Extractive QA: `{"answer", "score", "start", "end"}` (`top_k=N` for a list of the N best).
 
     One question and context give one result; a list of questions (with one context, or a list of
@@ -283,6 +435,10 @@ def answer(question: str | Texts | None = None, context: str | Texts | None = No
     from .tasks.question_answering import pair_up
 
     items = inputs if inputs is not None else pair_up(question, context)
-    return _run("question-answering", items, model, dict(settings),
-                {"top_k": top_k, "max_answer_len": max_answer_len, "max_seq_len": max_seq_len,
-                 "doc_stride": doc_stride})
+    return _run(
+        "question-answering",
+        items,
+        model,
+        dict(settings),
+        {"top_k": top_k, "max_answer_len": max_answer_len, "max_seq_len": max_seq_len, "doc_stride": doc_stride},
+    )

@@ -20,8 +20,19 @@ import subprocess
 from dataclasses import dataclass
 
 #: The flags that decide a fast path, as Linux names them.
-X86_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx512_bf16",
-             "amx_tile", "amx_int8", "amx_bf16")
+X86_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 ARM_FLAGS = ("asimd", "asimddp", "sve", "sve2", "bf16", "i8mm")
 #: ONEDNN_MAX_CPU_ISA values (oneDNN's dispatcher control), smallest first, and the flags each one allows.
 ONEDNN_ISAS = (
@@ -32,12 +43,15 @@ ONEDNN_ISAS = (
     ("AVX2_VNNI_2", ("avx2", "fma", "avx_vnni")),
     ("AVX512_CORE", ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl")),
     ("AVX512_CORE_VNNI", ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni")),
-    ("AVX512_CORE_BF16", ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-                          "avx512_bf16")),
+    ("AVX512_CORE_BF16", ("avx2", "fma", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16")),
 )
 #: macOS names (sysctl hw.optional.*) of the ARM features above.
-DARWIN_FLAGS = {"hw.optional.neon": "asimd", "hw.optional.arm.FEAT_DotProd": "asimddp",
-                "hw.optional.arm.FEAT_BF16": "bf16", "hw.optional.arm.FEAT_I8MM": "i8mm"}
+DARWIN_FLAGS = {
+    "hw.optional.neon": "asimd",
+    "hw.optional.arm.FEAT_DotProd": "asimddp",
+    "hw.optional.arm.FEAT_BF16": "bf16",
+    "hw.optional.arm.FEAT_I8MM": "i8mm",
+}
 
 
 @dataclass(frozen=True)
@@ -120,8 +134,11 @@ def _os_cpu() -> tuple[str, set[str]]:
             out = ""
         values = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
         flags = {flag for key, flag in DARWIN_FLAGS.items() if values.get(key, "0").strip() == "1"}
-        for key, flag in (("hw.optional.avx2_0", "avx2"), ("hw.optional.avx512f", "avx512f"),
-                          ("hw.optional.avx512vnni", "avx512_vnni")):
+        for key, flag in (
+            ("hw.optional.avx2_0", "avx2"),
+            ("hw.optional.avx512f", "avx512f"),
+            ("hw.optional.avx512vnni", "avx512_vnni"),
+        ):
             if values.get(key, "0").strip() == "1":
                 flags.add(flag)
         return values.get("machdep.cpu.brand_string", platform.processor() or "unknown CPU"), flags

@@ -1,8 +1,8 @@
-"""Reading data files, for training, evaluation and batch runs alike, and checking them before training starts.
+"""Reading data files, for training, evaluation and batch runs alike, and checking their columns.
 
 One reader, on `datasets`: CSV, TSV, JSON (a list of rows, or SQuAD's `{"data": [{"paragraphs": ...}]}`, flattened
-to one row per question), JSONL, Parquet and TXT (one text per line). Hub datasets load by name. No validation
-split -> a seeded split of train.
+to one row per question), JSONL, Parquet and TXT (one text per line). A recipe's splits are made from these in
+`hfapps.training.splits`.
 """
 
 from __future__ import annotations
@@ -10,21 +10,16 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import datasets
 from datasets import Dataset, DatasetDict
 
-from .config import DataArguments
-from .errors import HfappsError
+from .errors import DataError
 
 BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
 SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_data")
-
-
-class DataError(HfappsError, ValueError):
-    """Training, evaluation or input data that cannot be used as asked."""
 
 
 def read_squad(articles: list[dict[str, Any]]) -> Dataset:
@@ -37,13 +32,18 @@ def read_squad(articles: list[dict[str, Any]]) -> Dataset:
                 rows["title"].append(article.get("title", ""))
                 rows["context"].append(paragraph["context"])
                 rows["question"].append(qa["question"])
-                rows["answers"].append({"text": [a["text"] for a in qa["answers"]],
-                                        "answer_start": [int(a["answer_start"]) for a in qa["answers"]]})
+                rows["answers"].append(
+                    {
+                        "text": [a["text"] for a in qa["answers"]],
+                        "answer_start": [int(a["answer_start"]) for a in qa["answers"]],
+                    }
+                )
     return Dataset.from_dict(rows)
 
 
-def read_file(path: str, *, text_column: str = "text", column_names: list[str] | None = None,
-              as_strings: bool = False) -> Dataset:
+def read_file(
+    path: str, *, text_column: str = "text", column_names: list[str] | None = None, as_strings: bool = False
+) -> Dataset:
     """The rows of a data file as a `Dataset`.
 
     A .txt file gives one row per non-empty line, in `text_column`. `column_names` names the columns of a
@@ -61,17 +61,21 @@ def read_file(path: str, *, text_column: str = "text", column_names: list[str] |
             try:
                 data = json.load(handle)
             except json.JSONDecodeError as err:
-                raise DataError(f"{path!r} is not valid JSON ({err}); JSON Lines files take the .jsonl ending.") \
-                    from err
+                raise DataError(
+                    f"{path!r} is not valid JSON ({err}); JSON Lines files take the .jsonl ending."
+                ) from err
         if isinstance(data, dict) and _is_squad(data):
             return read_squad(data["data"])
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             kwargs["field"] = "data"
             data = data["data"]
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise DataError(f"{path!r} must hold a JSON list of rows ([{{\"text\": ...}}, ...]), SQuAD-format "
-                            f"data or {{\"data\": [rows]}}; it holds a {type(data).__name__}"
-                            + (f" with keys {sorted(data)[:10]}" if isinstance(data, dict) else "") + ".")
+            raise DataError(
+                f'{path!r} must hold a JSON list of rows ([{{"text": ...}}, ...]), SQuAD-format '
+                f'data or {{"data": [rows]}}; it holds a {type(data).__name__}'
+                + (f" with keys {sorted(data)[:10]}" if isinstance(data, dict) else "")
+                + "."
+            )
         if not data:
             raise DataError(f"{path!r} holds no rows.")
     if ext in (".csv", ".tsv"):
@@ -81,8 +85,11 @@ def read_file(path: str, *, text_column: str = "text", column_names: list[str] |
             kwargs["column_names"] = column_names
         if as_strings:
             header = column_names or _csv_header(path, "\t" if ext == ".tsv" else ",")
-            kwargs.update(features=datasets.Features({name: datasets.Value("string") for name in header}),
-                          keep_default_na=False, na_filter=False)
+            kwargs.update(
+                features=datasets.Features({name: datasets.Value("string") for name in header}),
+                keep_default_na=False,
+                na_filter=False,
+            )
     try:
         dataset = datasets.load_dataset(BUILDERS[ext], data_files=path, split="train", **kwargs)
     except Exception as err:  # datasets raises many kinds; the user needs the file and the reason
@@ -91,13 +98,14 @@ def read_file(path: str, *, text_column: str = "text", column_names: list[str] |
         dataset = dataset.filter(lambda row: bool(row["text"].strip()))
         if text_column != "text":
             dataset = dataset.rename_column("text", text_column)
-    return _plain_strings(dataset)
+    return plain_strings(dataset)
 
 
 def _is_squad(data: dict[str, Any]) -> bool:
     articles = data.get("data")
-    return isinstance(articles, list) and bool(articles) and isinstance(articles[0], dict) and \
-        "paragraphs" in articles[0]
+    return (
+        isinstance(articles, list) and bool(articles) and isinstance(articles[0], dict) and "paragraphs" in articles[0]
+    )
 
 
 def _csv_header(path: str, delimiter: str) -> list[str]:
@@ -105,12 +113,7 @@ def _csv_header(path: str, delimiter: str) -> list[str]:
         return next(csv.reader(handle, delimiter=delimiter), [])
 
 
-def load_file(path: str, args: DataArguments) -> Dataset:
-    """A recipe's data file."""
-    return read_file(path, text_column=args.text_column, column_names=args.column_names)
-
-
-def _plain_strings(dataset: Dataset) -> Dataset:
+def plain_strings(dataset: Dataset) -> Dataset:
     """CSV/Parquet give large_string, JSON string; make them alike so splits and files combine."""
     for name, feature in dataset.features.items():
         if isinstance(feature, datasets.Value) and feature.dtype == "large_string":
@@ -118,62 +121,22 @@ def _plain_strings(dataset: Dataset) -> Dataset:
     return dataset
 
 
-def load_splits(args: DataArguments, seed: int = 42, sample: Callable[[], Dataset] | None = None) -> DatasetDict:
-    """train / validation / (test) from the recipe's files or Hub dataset, sampled and split as it says.
-
-    `dataset_name: sample` is hfapps' own small sample data for the task (hfapps/sample_data/), which `sample`
-    reads (by default the task's `TaskTraining.load_sample`).
-    """
-    if args.dataset_name == "sample":
-        if sample is None:
-            from .tasks import TRAINING
-
-            if args.task not in TRAINING:
-                raise DataError(f"hfapps has no sample data for task {args.task!r}.")
-            sample = TRAINING[args.task](args).load_sample
-        splits = {"train": sample()}
-    elif args.dataset_name:
-        try:
-            raw = datasets.load_dataset(args.dataset_name, args.dataset_config_name)
-        except Exception as err:
-            raise DataError(f"Could not load the dataset {args.dataset_name!r}: {err}. Offline, pass local files "
-                            "(train_file, validation_file) instead.") from err
-        splits = {name: split for name, split in raw.items() if name in args.splits}
-    else:
-        files = {"train": args.train_file, "validation": args.validation_file, "test": args.test_file}
-        if not files["train"]:
-            raise DataError("The recipe gives no data: set train_file (and validation_file) or dataset_name.")
-        splits = {name: load_file(path, args) for name, path in files.items() if path}
-    if "train" not in splits:
-        raise DataError(f"The data has no train split; it has {sorted(splits)}.")
-    splits = {name: _plain_strings(ds) for name, ds in splits.items()}
-    if "validation" not in splits:
-        if len(splits["train"]) < 2:
-            raise DataError("The train split has fewer than 2 rows, so no validation split can be held out.")
-        held = splits["train"].train_test_split(test_size=args.validation_split_percentage / 100, seed=seed)
-        splits["train"], splits["validation"] = held["train"], held["test"]
-    limits = {"train": args.max_train_samples, "validation": args.max_eval_samples, "test": args.max_test_samples}
-    for name, limit in limits.items():
-        if limit is not None and name in splits:
-            splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
-    for name, split in splits.items():
-        if len(split) == 0:
-            raise DataError(f"The {name} split is empty.")
-    return DatasetDict(splits)
-
-
 def require_columns(splits: DatasetDict, columns: Iterable[str]) -> None:
     """Raise, naming the columns there are, when a split lacks a column the recipe maps."""
     for name, split in splits.items():
         for column in columns:
             if column not in split.column_names:
-                raise DataError(f"The {name} split has no column {column!r}; its columns are {split.column_names}. "
-                                "Map the right one in the recipe (e.g. text_column: review).")
+                raise DataError(
+                    f"The {name} split has no column {column!r}; its columns are {split.column_names}. "
+                    "Map the right one in the recipe (e.g. text_column: review)."
+                )
 
 
 def require_text(split: Dataset, column: str, split_name: str) -> None:
     """Every value of a text column must be a non-empty string."""
     for index, value in enumerate(split[column]):
         if not isinstance(value, str) or not value.strip():
-            raise DataError(f"Row {index} of the {split_name} split has no text in {column!r} (got {value!r}); "
-                            "drop or fill such rows.")
+            raise DataError(
+                f"Row {index} of the {split_name} split has no text in {column!r} (got {value!r}); "
+                "drop or fill such rows."
+            )

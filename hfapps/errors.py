@@ -27,6 +27,18 @@ class OutOfMemoryError(HfappsError, MemoryError):
     """A single input does not fit in the device's memory, even alone."""
 
 
+class RecipeError(HfappsError, ValueError):
+    """A recipe that cannot run: not a mapping, unknown keys, wrong types, bad values."""
+
+
+class DataError(HfappsError, ValueError):
+    """Training, evaluation or input data that cannot be used as asked."""
+
+
+class NonFiniteLossError(HfappsError, RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
 class ExportError(HfappsError):
     """An export that cannot be written, or whose result could not load and run its task (nothing is left)."""
 

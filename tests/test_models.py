@@ -1,13 +1,18 @@
+"""Finding and loading models: paths, Hub ids offline, packaged copies, safety rules and the errors that name the way
+out."""
+
+import json
 import os
 import shutil
 
 import pytest
-from conftest import missing
 import torch
 
 import hfapps
 from hfapps import models
 from hfapps.errors import ModelLoadError, TaskMismatchError
+
+from conftest import missing
 
 
 def test_missing_local_path_is_named(tmp_path):
@@ -65,16 +70,25 @@ def test_model_without_the_task_head_is_refused(tiny):
         hfapps.classify("the film was great", labels=["a", "b"], model=tiny["classifier"])
 
 
-def test_load_returns_a_reusable_task_and_rejects_unknown_tasks(tiny):
-    task = hfapps.load("sentiment-analysis", model=tiny["classifier"], device="cpu", dtype="float32")
-    assert task.device.type == "cpu" and task.dtype == torch.float32
-    assert task("the film was great") == task(["the film was great"])[0]
-    with pytest.raises(hfapps.InputError, match="Unknown task"):
-        hfapps.load("poetry")
+def test_trust_remote_code_is_off_and_nothing_is_executed(tiny, tmp_path):
+    import shutil
 
-
-def test_bfloat16_runs_and_agrees_on_labels(tiny):
-    texts = [f"the film was {w} today." for w in ("great", "awful", "slow", "brilliant")]
-    full = hfapps.load("sentiment", tiny["classifier"])(texts)
-    half = hfapps.load("sentiment", tiny["classifier"], dtype="bfloat16")(texts)
-    assert all(abs(a["score"] - b["score"]) < 0.02 for a, b in zip(full, half))
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny["classifier"], folder)
+    marker = tmp_path / "executed.txt"
+    (folder / "custom_model.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {
+        "AutoConfig": "custom_model.Config",
+        "AutoModelForSequenceClassification": "custom_model.Model",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    # A known architecture loads with transformers' own code; the folder's code is not run.
+    assert hfapps.load("sentiment", str(folder))("the film was great")["label"] in ("NEGATIVE", "POSITIVE")
+    assert not marker.exists()
+    # An architecture that only the folder's code defines is refused with the way to allow it.
+    config["model_type"] = "my-secret-architecture"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="trust_remote_code=True"):
+        hfapps.load("sentiment", str(folder))
+    assert not marker.exists()

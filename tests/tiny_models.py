@@ -25,13 +25,50 @@ from transformers import (
     T5ForConditionalGeneration,
 )
 
-SUBJECTS = ["the film", "this phone", "our hotel", "the team", "my doctor", "the new album", "that restaurant",
-            "the city council", "this laptop", "the match", "the museum", "the river", "a zebra"]
+SUBJECTS = [
+    "the film",
+    "this phone",
+    "our hotel",
+    "the team",
+    "my doctor",
+    "the new album",
+    "that restaurant",
+    "the city council",
+    "this laptop",
+    "the match",
+    "the museum",
+    "the river",
+    "a zebra",
+]
 VERBS = ["was", "seemed", "is", "became", "looked", "felt"]
-ADJECTIVES = ["great", "terrible", "boring", "wonderful", "slow", "fast", "cheap", "expensive", "quiet", "loud",
-              "not bad", "surprisingly good", "awful", "brilliant"]
-TAILS = ["today", "last night", "in the end", "for everyone", "as usual", "again", "this year", "in Paris",
-         "to be honest", "after the update"]
+ADJECTIVES = [
+    "great",
+    "terrible",
+    "boring",
+    "wonderful",
+    "slow",
+    "fast",
+    "cheap",
+    "expensive",
+    "quiet",
+    "loud",
+    "not bad",
+    "surprisingly good",
+    "awful",
+    "brilliant",
+]
+TAILS = [
+    "today",
+    "last night",
+    "in the end",
+    "for everyone",
+    "as usual",
+    "again",
+    "this year",
+    "in Paris",
+    "to be honest",
+    "after the update",
+]
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -41,8 +78,9 @@ CHATML = (
 
 def sentences(n: int = 400, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(ADJECTIVES)} {rng.choice(TAILS)}."
-            for _ in range(n)]
+    return [
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(ADJECTIVES)} {rng.choice(TAILS)}." for _ in range(n)
+    ]
 
 
 def bert_tokenizer(vocab_size: int = 300, max_length: int = 64) -> BertTokenizerFast:
@@ -64,12 +102,14 @@ def bpe_tokenizer(special: list[str], template: str, **names: str) -> PreTrained
     tok = Tokenizer(models.BPE(unk_token=names.get("unk_token")))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=special,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator(sentences(), trainer)
     ids = [(t, tok.token_to_id(t)) for t in special]
-    tok.post_processor = processors.TemplateProcessing(single=template, pair=template.replace("$A", "$A $B"),
-                                                       special_tokens=[p for p in ids if p[0] in template])
+    tok.post_processor = processors.TemplateProcessing(
+        single=template, pair=template.replace("$A", "$A $B"), special_tokens=[p for p in ids if p[0] in template]
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=128, **names)
 
 
@@ -83,9 +123,16 @@ def _save(model, tokenizer, path: str) -> str:
 def make_classifier(path: str, labels=("NEGATIVE", "POSITIVE"), max_positions: int = 64, hidden: int = 32) -> str:
     tokenizer = bert_tokenizer(max_length=max_positions)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=max_positions,
-                        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_positions,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
     return _save(BertForSequenceClassification(config), tokenizer, path)
 
 
@@ -93,8 +140,15 @@ def make_encoder(path: str, max_positions: int = 512, hidden: int = 32, layers: 
     """A bare BERT encoder without a head, as sentence-transformers checkpoints ship (to fine-tune)."""
     tokenizer = bert_tokenizer(max_length=max_positions)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=max_positions, architectures=["BertModel"])
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_positions,
+        architectures=["BertModel"],
+    )
     return _save(BertModel(config), tokenizer, path)
 
 
@@ -105,8 +159,15 @@ def make_qa(path: str, answer_word: str = "zebra") -> str:
     QA head turns into a large start/end logit: the right answer is known, wherever the word stands.
     """
     tokenizer = bert_tokenizer()
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=0, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, architectures=["BertForQuestionAnswering"])
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=16,
+        num_hidden_layers=0,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        architectures=["BertForQuestionAnswering"],
+    )
     model = BertForQuestionAnswering(config)
     with torch.no_grad():
         emb = model.bert.embeddings
@@ -128,18 +189,32 @@ def make_t5(path: str, wordpiece: bool = False, eos_token_id: int | None = -1) -
     `eos_token_id` (by default [SEP]; None: no end token anywhere) is the only place that says it."""
     if wordpiece:
         tokenizer = bert_tokenizer(max_length=128)
-        ids = dict(decoder_start_token_id=tokenizer.pad_token_id, pad_token_id=tokenizer.pad_token_id,
-                   eos_token_id=tokenizer.sep_token_id if eos_token_id == -1 else eos_token_id)
+        ids = dict(
+            decoder_start_token_id=tokenizer.pad_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.sep_token_id if eos_token_id == -1 else eos_token_id,
+        )
     else:
-        tokenizer = bpe_tokenizer(["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>",
-                                  unk_token="<unk>")
+        tokenizer = bpe_tokenizer(
+            ["<pad>", "</s>", "<unk>"], "$A </s>", pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+        )
         ids = dict(decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
     torch.manual_seed(0)
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, **ids,
-                      n_positions=128,
-                      task_specific_params={"summarization": {"prefix": "summarize: "},
-                                            "translation_en_to_de": {"prefix": "translate English to German: "},
-                                            "translation_en_to_fr": {"prefix": "translate English to French: "}})
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        **ids,
+        n_positions=128,
+        task_specific_params={
+            "summarization": {"prefix": "summarize: "},
+            "translation_en_to_de": {"prefix": "translate English to German: "},
+            "translation_en_to_fr": {"prefix": "translate English to French: "},
+        },
+    )
     return _save(T5ForConditionalGeneration(config), tokenizer, path)
 
 
@@ -148,28 +223,63 @@ def make_bart(path: str, bert_tokens: bool = False) -> str:
     checkpoints ship."""
     if bert_tokens:
         tokenizer = bert_tokenizer(max_length=128)
-        ids = dict(bos_token_id=tokenizer.cls_token_id, pad_token_id=tokenizer.pad_token_id,
-                   eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.sep_token_id)
+        ids = dict(
+            bos_token_id=tokenizer.cls_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+            decoder_start_token_id=tokenizer.sep_token_id,
+        )
     else:
-        tokenizer = bpe_tokenizer(["<s>", "<pad>", "</s>", "<unk>"], "<s> $A </s>", bos_token="<s>",
-                                  pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+        tokenizer = bpe_tokenizer(
+            ["<s>", "<pad>", "</s>", "<unk>"],
+            "<s> $A </s>",
+            bos_token="<s>",
+            pad_token="<pad>",
+            eos_token="</s>",
+            unk_token="<unk>",
+        )
         ids = dict(bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2)
     torch.manual_seed(0)
-    config = BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1,
-                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                        max_position_embeddings=128, **ids, forced_bos_token_id=None, architectures=["BartForConditionalGeneration"])
+    config = BartConfig(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=128,
+        **ids,
+        forced_bos_token_id=None,
+        architectures=["BartForConditionalGeneration"],
+    )
     return _save(BartForConditionalGeneration(config), tokenizer, path)
 
 
 def make_chat_llama(path: str) -> str:
-    tokenizer = bpe_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], "$A", eos_token="<|im_end|>",
-                              pad_token="<|endoftext|>", bos_token="<|im_start|>")
+    tokenizer = bpe_tokenizer(
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        "$A",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        bos_token="<|im_start|>",
+    )
     tokenizer.chat_template = CHATML
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, architectures=["LlamaForCausalLM"])
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        architectures=["LlamaForCausalLM"],
+    )
     return _save(LlamaForCausalLM(config), tokenizer, path)
 
 
@@ -187,8 +297,12 @@ def write_sentiment_data(folder: str, n: int = 64) -> dict[str, str]:
     rows = []
     for i in range(n):
         label = i % 2
-        rows.append({"text": f"{rng.choice(SUBJECTS)} was {rng.choice(good if label else bad)} {rng.choice(TAILS)}.",
-                     "label": ["NEGATIVE", "POSITIVE"][label]})
+        rows.append(
+            {
+                "text": f"{rng.choice(SUBJECTS)} was {rng.choice(good if label else bad)} {rng.choice(TAILS)}.",
+                "label": ["NEGATIVE", "POSITIVE"][label],
+            }
+        )
     os.makedirs(folder, exist_ok=True)
     train, validation = os.path.join(folder, "train.csv"), os.path.join(folder, "validation.jsonl")
     with open(train, "w", newline="", encoding="utf-8") as handle:
@@ -196,7 +310,7 @@ def write_sentiment_data(folder: str, n: int = 64) -> dict[str, str]:
         writer.writeheader()
         writer.writerows(rows[: n * 3 // 4])
     with open(validation, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in rows[n * 3 // 4:])
+        handle.writelines(json.dumps(r) + "\n" for r in rows[n * 3 // 4 :])
     return {"train": train, "validation": validation}
 
 
@@ -207,12 +321,21 @@ def write_qa_data(folder: str, n: int = 24) -> dict[str, str]:
     for i in range(n):
         context = " ".join(sentences(3, seed=i)) + f" The answer is {rng.choice(SUBJECTS)}."
         text = context.split("The answer is ")[1].rstrip(".")
-        paragraphs.append({"context": context, "qas": [{"id": str(i), "question": "what is the answer?",
-                                                          "answers": [{"text": text,
-                                                                       "answer_start": context.index(text)}]}]})
+        paragraphs.append(
+            {
+                "context": context,
+                "qas": [
+                    {
+                        "id": str(i),
+                        "question": "what is the answer?",
+                        "answers": [{"text": text, "answer_start": context.index(text)}],
+                    }
+                ],
+            }
+        )
     os.makedirs(folder, exist_ok=True)
     paths = {}
-    for split, part in (("train", paragraphs[: n * 3 // 4]), ("validation", paragraphs[n * 3 // 4:])):
+    for split, part in (("train", paragraphs[: n * 3 // 4]), ("validation", paragraphs[n * 3 // 4 :])):
         paths[split] = os.path.join(folder, f"{split}.json")
         with open(paths[split], "w", encoding="utf-8") as handle:
             json.dump({"version": "1.1", "data": [{"title": "tiny", "paragraphs": part}]}, handle)
@@ -224,7 +347,7 @@ def write_pairs_data(folder: str, source: str, target: str, n: int = 32) -> dict
     os.makedirs(folder, exist_ok=True)
     rows = [{source: s, target: " ".join(s.split()[:3])} for s in sentences(n, seed=7)]
     paths = {}
-    for split, part in (("train", rows[: n * 3 // 4]), ("validation", rows[n * 3 // 4:])):
+    for split, part in (("train", rows[: n * 3 // 4]), ("validation", rows[n * 3 // 4 :])):
         paths[split] = os.path.join(folder, f"{split}.jsonl")
         with open(paths[split], "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in part)

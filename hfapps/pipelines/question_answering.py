@@ -48,17 +48,30 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         max_question_len: int | None = None,
         align_to_words: bool | None = None,
     ):
-        preprocess = {k: v for k, v in
-                      {"max_seq_len": max_seq_len, "doc_stride": doc_stride, "max_question_len": max_question_len,
-                       "align_to_words": align_to_words}.items() if v is not None}
+        preprocess = {
+            k: v
+            for k, v in {
+                "max_seq_len": max_seq_len,
+                "doc_stride": doc_stride,
+                "max_question_len": max_question_len,
+                "align_to_words": align_to_words,
+            }.items()
+            if v is not None
+        }
         postprocess = {k: v for k, v in {"top_k": top_k, "max_answer_len": max_answer_len}.items() if v is not None}
         return preprocess, {}, postprocess
 
     def get_inference_context(self):
         return torch.inference_mode
 
-    def preprocess(self, example: dict[str, str], max_seq_len: int | None = None, doc_stride: int = 128,
-                   max_question_len: int = 64, align_to_words: bool = True):
+    def preprocess(
+        self,
+        example: dict[str, str],
+        max_seq_len: int | None = None,
+        doc_stride: int = 128,
+        max_question_len: int = 64,
+        align_to_words: bool = True,
+    ):
         tokenizer = self.tokenizer
         if max_seq_len is None:
             max_seq_len = min(tokenizer.model_max_length, 384)
@@ -88,8 +101,10 @@ class QuestionAnsweringPipeline(ChunkPipeline):
         for w in range(windows):
             sequence_ids = encoded.sequence_ids(w)
             inputs = {name: torch.tensor([encoded[name][w]]) for name in tokenizer.model_input_names if name in encoded}
-            offsets = [tuple(off) if sid == context_index else None
-                       for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)]
+            offsets = [
+                tuple(off) if sid == context_index else None
+                for off, sid in zip(encoded["offset_mapping"][w], sequence_ids)
+            ]
             if align_to_words:
                 offsets = self._word_offsets(encoded, w, offsets, context_index)
             yield {**inputs, "offsets": Spans(offsets), "context": example["context"], "is_last": w == windows - 1}

@@ -14,7 +14,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_L
 from transformers.pipelines.base import Pipeline
 
 from ..errors import UnsupportedLanguageError
-from ..languages import language_token
+from ..inference.languages import language_token
 
 
 class Text2TextPipeline(Pipeline):
@@ -61,8 +61,9 @@ class Text2TextPipeline(Pipeline):
     def preprocess(self, text: str, input_prefix: str | None = None, truncation: bool = True, max_input_length=None):
         if input_prefix is None:
             input_prefix = self._task_params(self.task_key).get("prefix", "")
-        inputs = self.tokenizer(input_prefix + text, truncation=truncation, max_length=max_input_length,
-                                return_tensors="pt")
+        inputs = self.tokenizer(
+            input_prefix + text, truncation=truncation, max_length=max_input_length, return_tensors="pt"
+        )
         # BERT-style tokenizers on encoder-decoders (Chinese BART, bert2bert) add segment ids that `generate`
         # refuses; the transformers 4 pipelines dropped them too.
         inputs.pop("token_type_ids", None)
@@ -76,7 +77,9 @@ class Text2TextPipeline(Pipeline):
         generate_kwargs = self._prepare_generate_kwargs({**task_defaults, **generate_kwargs})
         return {"output_ids": self.model.generate(**model_inputs, **generate_kwargs)}
 
-    def postprocess(self, model_outputs: dict[str, Any], clean_up_tokenization_spaces: bool | None = None) -> dict[str, str]:
+    def postprocess(
+        self, model_outputs: dict[str, Any], clean_up_tokenization_spaces: bool | None = None
+    ) -> dict[str, str]:
         text = self.tokenizer.decode(
             model_outputs["output_ids"][0],
             skip_special_tokens=True,
@@ -115,7 +118,9 @@ class TranslationPipeline(Text2TextPipeline):
         return preprocess, forward, postprocess
 
 
-def set_languages(tokenizer: Any, config: Any, src_lang: str | None, tgt_lang: str | None) -> tuple[str | None, int | None]:
+def set_languages(
+    tokenizer: Any, config: Any, src_lang: str | None, tgt_lang: str | None
+) -> tuple[str | None, int | None]:
     """What a translation model needs to know its languages: (the T5 prefix it declares for the pair, or None;
     the id of the target-language token that must start the output, or None). Sets a multilingual
     tokenizer's source language. Shared by the PyTorch pipeline and the CTranslate2 runtime."""

@@ -35,16 +35,19 @@ def require(runtime: str) -> Any:
     try:
         return importlib.import_module(package)
     except ImportError as err:
-        raise ModelLoadError(f"This needs {package}, which is not installed: pip install {packages} (the "
-                             f"hfapps[{extra}] extra).") from err
+        raise ModelLoadError(
+            f"This needs {package}, which is not installed: pip install {packages} (the hfapps[{extra}] extra)."
+        ) from err
 
 
 def check_versions(runtime: dict[str, Any], name: str) -> None:
     """Refuse an export made by a newer hfapps layout or a newer runtime than the one installed here."""
     layout = runtime.get("export_version", 0)
     if layout > EXPORT_VERSION:
-        raise ModelLoadError(f"{name!r} was exported by a newer hfapps (export layout {layout}; this one reads up to "
-                             f"{EXPORT_VERSION}). Upgrade hfapps, or export the model again with this one.")
+        raise ModelLoadError(
+            f"{name!r} was exported by a newer hfapps (export layout {layout}; this one reads up to "
+            f"{EXPORT_VERSION}). Upgrade hfapps, or export the model again with this one."
+        )
     format_ = runtime.get("format")
     if format_ not in RUNTIMES:
         raise ModelLoadError(f"{name!r} names an unknown runtime {format_!r}; hfapps runs {', '.join(RUNTIMES)}.")
@@ -52,9 +55,11 @@ def check_versions(runtime: dict[str, Any], name: str) -> None:
     require(format_)
     made_with, here = runtime.get("versions", {}).get(package), importlib.metadata.version(package)
     if made_with and _release(made_with) > _release(here):
-        raise ModelLoadError(f"{name!r} was exported with {package} {made_with}, newer than the {here} installed "
-                             f"here, which may not read it. Upgrade it: pip install -U {package} "
-                             f"(or export the model again with this version).")
+        raise ModelLoadError(
+            f"{name!r} was exported with {package} {made_with}, newer than the {here} installed "
+            f"here, which may not read it. Upgrade it: pip install -U {package} "
+            f"(or export the model again with this version)."
+        )
 
 
 def _release(version: str) -> tuple[int, ...]:

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PretrainedConfig
 
-from ..chat import clip
 from ..errors import ExportError, InputError, ModelLoadError, TaskMismatchError
+from ..inference.prompting import clip
 
 #: The converted model's own folder inside the export (CTranslate2 writes a config.json of its own).
 SUBFOLDER = "ctranslate2"
@@ -29,11 +29,17 @@ SUB_BATCH_TOKENS = 2048
 
 
 #: The special tokens CTranslate2's converters read from the tokenizer, and the model settings that also name them.
-SPECIAL_TOKENS = {"eos_token": "eos_token_id", "bos_token": "bos_token_id", "pad_token": "pad_token_id",
-                  "unk_token": "unk_token_id"}
+SPECIAL_TOKENS = {
+    "eos_token": "eos_token_id",
+    "bos_token": "bos_token_id",
+    "pad_token": "pad_token_id",
+    "unk_token": "unk_token_id",
+}
 
 
-def special_tokens(tokenizer: Any, config: PretrainedConfig, generation_config: GenerationConfig | None) -> dict[str, str]:
+def special_tokens(
+    tokenizer: Any, config: PretrainedConfig, generation_config: GenerationConfig | None
+) -> dict[str, str]:
     """The special tokens the tokenizer does not name but the model's generation config or config does (a T5 with a
     BERT WordPiece tokenizer has no eos_token; its config's eos_token_id is the [SEP] it ends with), as tokens.
     CTranslate2 writes them into its config and stops decoding at the end token, so a model with no end token
@@ -48,10 +54,12 @@ def special_tokens(tokenizer: Any, config: PretrainedConfig, generation_config: 
         if isinstance(first, int) and 0 <= first < len(tokenizer):
             found[name] = tokenizer.convert_ids_to_tokens(first)
     if getattr(tokenizer, "eos_token", None) is None and "eos_token" not in found:
-        raise ExportError("The model names no end token: its tokenizer has no eos_token, and neither its generation "
-                          "config nor its config sets eos_token_id. CTranslate2 needs one to stop decoding: set "
-                          "eos_token_id in the model's config.json (the id of the token its outputs end with) and "
-                          "export again.")
+        raise ExportError(
+            "The model names no end token: its tokenizer has no eos_token, and neither its generation "
+            "config nor its config sets eos_token_id. CTranslate2 needs one to stop decoding: set "
+            "eos_token_id in the model's config.json (the id of the token its outputs end with) and "
+            "export again."
+        )
     return found
 
 
@@ -87,7 +95,9 @@ def export(model: Any, tokenizer: Any, folder: str, *, quantize: str, tokens: di
             return read
 
     try:
-        Converter(folder).convert(os.path.join(folder, SUBFOLDER), quantization=None if quantize == "none" else quantize)
+        Converter(folder).convert(
+            os.path.join(folder, SUBFOLDER), quantization=None if quantize == "none" else quantize
+        )
     except ValueError as err:
         if "No conversion is registered" in str(err):
             raise TaskMismatchError(f"CTranslate2 cannot convert a {type(model).__name__}. {err}") from err
@@ -111,8 +121,9 @@ def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any]) -
     threads = torch.get_num_threads()
     workers = {"inter_threads": threads, "intra_threads": 1} if device.type == "cpu" else {}
     try:
-        return getattr(ctranslate2, kind)(folder, device=device.type, compute_type=compute_type(runtime, device),
-                                          **workers)
+        return getattr(ctranslate2, kind)(
+            folder, device=device.type, compute_type=compute_type(runtime, device), **workers
+        )
     except (RuntimeError, ValueError) as err:
         raise ModelLoadError(f"CTranslate2 could not load {path!r}: {err}") from err
     finally:
@@ -129,8 +140,9 @@ class Ct2Model:
     """What `Task._load` returns for a CTranslate2 export: the generator and the settings it was exported with.
     The task builds its runner (`Seq2SeqRunner`, `ChatRunner`) around it."""
 
-    def __init__(self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig,
-                 runtime: dict[str, Any]) -> None:
+    def __init__(
+        self, engine: Any, config: PretrainedConfig, generation_config: GenerationConfig, runtime: dict[str, Any]
+    ) -> None:
         self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
         self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", None) or 1)
 
@@ -141,15 +153,21 @@ class Ct2Model:
         return max(1, min(math.ceil(len(inputs) / self.workers), SUB_BATCH_TOKENS // max(1, longest)))
 
     @classmethod
-    def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
-             device: torch.device) -> Ct2Model:
+    def load(
+        cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any, device: torch.device
+    ) -> Ct2Model:
         seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-        if auto_class.__name__ == "AutoModelForSeq2SeqLM" and not seq2seq or (
-                auto_class.__name__ == "AutoModelForCausalLM" and seq2seq):
+        if (
+            auto_class.__name__ == "AutoModelForSeq2SeqLM"
+            and not seq2seq
+            or (auto_class.__name__ == "AutoModelForCausalLM" and seq2seq)
+        ):
             raise TaskMismatchError(f"{ref.name!r} is a CTranslate2 export that cannot run this task.")
         if auto_class.__name__ not in ("AutoModelForSeq2SeqLM", "AutoModelForCausalLM"):
-            raise TaskMismatchError(f"{ref.name!r} is a CTranslate2 export of a generation model; it runs summarize, "
-                                    "translate and the chat path, not this task.")
+            raise TaskMismatchError(
+                f"{ref.name!r} is a CTranslate2 export of a generation model; it runs summarize, "
+                "translate and the chat path, not this task."
+            )
         try:
             generation_config = GenerationConfig.from_pretrained(ref.path)
         except OSError:
@@ -161,13 +179,20 @@ class Ct2Model:
 def decoding_options(options: dict[str, Any], generation_config: GenerationConfig, *, chat: bool) -> dict[str, Any]:
     """hfapps' generation options (over the model's own generation settings) as CTranslate2 arguments."""
     if chat and "max_length" in options:
-        raise InputError("max_length (prompt included) has no CTranslate2 counterpart for chat models: use "
-                         "max_new_tokens instead.")
-    defaults = {"num_beams": generation_config.num_beams, "length_penalty": generation_config.length_penalty,
-                "no_repeat_ngram_size": generation_config.no_repeat_ngram_size,
-                "repetition_penalty": generation_config.repetition_penalty, "min_length": generation_config.min_length,
-                "do_sample": generation_config.do_sample, "temperature": generation_config.temperature,
-                "top_p": generation_config.top_p, "top_k": generation_config.top_k}
+        raise InputError(
+            "max_length (prompt included) has no CTranslate2 counterpart for chat models: use max_new_tokens instead."
+        )
+    defaults = {
+        "num_beams": generation_config.num_beams,
+        "length_penalty": generation_config.length_penalty,
+        "no_repeat_ngram_size": generation_config.no_repeat_ngram_size,
+        "repetition_penalty": generation_config.repetition_penalty,
+        "min_length": generation_config.min_length,
+        "do_sample": generation_config.do_sample,
+        "temperature": generation_config.temperature,
+        "top_p": generation_config.top_p,
+        "top_k": generation_config.top_k,
+    }
     if generation_config.max_new_tokens is not None:
         defaults["max_new_tokens"] = generation_config.max_new_tokens
     elif generation_config.max_length is not None and not chat:
@@ -180,18 +205,26 @@ def decoding_options(options: dict[str, Any], generation_config: GenerationConfi
         longest = settings["max_new_tokens"]
     else:
         longest = max(1, settings.get("max_length", 256) - 1)  # an encoder-decoder's max_length counts the start token
-    out = {"beam_size": int(settings.get("num_beams") or 1), "length_penalty": float(settings.get("length_penalty", 1.0)),
-           "repetition_penalty": float(settings.get("repetition_penalty") or 1.0),
-           "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size") or 0),
-           "sampling_topk": 1, "sampling_topp": 1.0, "sampling_temperature": 1.0}
+    out = {
+        "beam_size": int(settings.get("num_beams") or 1),
+        "length_penalty": float(settings.get("length_penalty", 1.0)),
+        "repetition_penalty": float(settings.get("repetition_penalty") or 1.0),
+        "no_repeat_ngram_size": int(settings.get("no_repeat_ngram_size") or 0),
+        "sampling_topk": 1,
+        "sampling_topp": 1.0,
+        "sampling_temperature": 1.0,
+    }
     minimum = settings.get("min_new_tokens", max(0, (settings.get("min_length") or 0) - (0 if chat else 1)))
     if chat:
         out.update(max_length=int(longest), min_length=int(minimum))
     else:
         out.update(max_decoding_length=int(longest), min_decoding_length=int(minimum))
     if settings.get("do_sample"):
-        out.update(sampling_topk=int(settings.get("top_k") or 0), sampling_topp=float(settings.get("top_p") or 1.0),
-                   sampling_temperature=float(settings.get("temperature") or 1.0))
+        out.update(
+            sampling_topk=int(settings.get("top_k") or 0),
+            sampling_topp=float(settings.get("top_p") or 1.0),
+            sampling_temperature=float(settings.get("temperature") or 1.0),
+        )
     return out
 
 
@@ -201,8 +234,15 @@ class Seq2SeqRunner:
     def __init__(self, model: Ct2Model, tokenizer: Any, task_key: str, max_input_tokens: int) -> None:
         self.model, self.tokenizer, self.task_key, self.max_input_tokens = model, tokenizer, task_key, max_input_tokens
 
-    def __call__(self, texts: list[str], *, input_prefix: str | None = None, src_lang: str | None = None,
-                 tgt_lang: str | None = None, **generate: Any) -> list[str]:
+    def __call__(
+        self,
+        texts: list[str],
+        *,
+        input_prefix: str | None = None,
+        src_lang: str | None = None,
+        tgt_lang: str | None = None,
+        **generate: Any,
+    ) -> list[str]:
         from ..pipelines.text2text import set_languages
 
         params = dict((getattr(self.model.config, "task_specific_params", None) or {}).get(self.task_key) or {})
@@ -213,14 +253,16 @@ class Seq2SeqRunner:
         prefix = input_prefix if input_prefix is not None else params.pop("prefix", None) or ""
         params.pop("prefix", None)
         options = decoding_options({**params, **generate}, self.model.generation_config, chat=False)
-        encoded = self.tokenizer([prefix + text for text in texts], truncation=True,
-                                 max_length=self.max_input_tokens)["input_ids"]
+        encoded = self.tokenizer([prefix + text for text in texts], truncation=True, max_length=self.max_input_tokens)[
+            "input_ids"
+        ]
         sources = [self.tokenizer.convert_ids_to_tokens(ids) for ids in encoded]
         target_prefix = None
         if first_token is not None:
             target_prefix = [[self.tokenizer.convert_ids_to_tokens(first_token)]] * len(sources)
-        results = self.model.engine.translate_batch(sources, target_prefix=target_prefix,
-                                                    max_batch_size=self.model.share(sources), **options)
+        results = self.model.engine.translate_batch(
+            sources, target_prefix=target_prefix, max_batch_size=self.model.share(sources), **options
+        )
         hypotheses = [result.hypotheses[0] for result in results]
         if self.model.generation_config.forced_eos_token_id is not None:
             # transformers makes the last token at the length limit the end token (BART, Marian); CTranslate2 lets
@@ -245,15 +287,24 @@ class ChatRunner:
         options = decoding_options(generate, self.generation_config, chat=True)
         starts = []
         for prompt in prompts:
-            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=True,
-                                                     add_generation_prompt=True)
+            ids = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=True, add_generation_prompt=True
+            )
             ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
             starts.append(self.tokenizer.convert_ids_to_tokens(list(ids)))
-        eos = self.generation_config.eos_token_id if self.generation_config.eos_token_id is not None \
+        eos = (
+            self.generation_config.eos_token_id
+            if self.generation_config.eos_token_id is not None
             else self.tokenizer.eos_token_id
+        )
         ends = [eos] if isinstance(eos, int) else list(eos or [])
-        results = self.model.engine.generate_batch(starts, max_batch_size=self.model.share(starts),
-                                                   include_prompt_in_result=False, end_token=ends or None, **options)
+        results = self.model.engine.generate_batch(
+            starts,
+            max_batch_size=self.model.share(starts),
+            include_prompt_in_result=False,
+            end_token=ends or None,
+            **options,
+        )
         return [self.tokenizer.decode(result.sequences_ids[0], skip_special_tokens=True).strip() for result in results]
 
     def clip(self, text: str, max_tokens: int) -> str:

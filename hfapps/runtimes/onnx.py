@@ -46,7 +46,8 @@ def head_of(model: PreTrainedModel) -> str:
     raise TaskMismatchError(
         f"ONNX export takes encoder models with a sequence-classification or question-answering head "
         f"(…{', …'.join(HEADS)}); {name} has neither. Encoder-decoder and chat models export with "
-        "--format ctranslate2.")
+        "--format ctranslate2."
+    )
 
 
 class _Graph(torch.nn.Module):
@@ -81,8 +82,15 @@ class Int8:
     method: str = "MinMax"  # static calibration: MinMax or Percentile
 
 
-def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str,
-           calibration: Sequence[Any] = (), int8: Int8 = Int8()) -> dict[str, Any]:
+def export(
+    model: PreTrainedModel,
+    tokenizer: Any,
+    folder: str,
+    *,
+    quantize: str,
+    calibration: Sequence[Any] = (),
+    int8: Int8 = Int8(),
+) -> dict[str, Any]:
     """Write `model.onnx` (float32, or int8 weights) into `folder`; return the graph's input names ("inputs") and,
     for int8, how many products were smoothed on how many `calibration` inputs (texts, or (question, context)
     pairs for a question-answering model) and how it was quantized. `model` is changed in place by the smoothing."""
@@ -92,10 +100,17 @@ def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str
     if quantize == "int8" and calibration and int8.smooth:
         from . import smoothing
 
-        written["smoothing"] = {"alpha": smoothing.ALPHA, "products": smoothing.smooth(model, tokenizer, calibration),
-                                "calibration_inputs": len(calibration)}
-    sample = tokenizer(["an example sentence to trace", "another"], ["a second segment", "one more"]
-                       if head == "ForQuestionAnswering" else None, return_tensors="pt", padding=True)
+        written["smoothing"] = {
+            "alpha": smoothing.ALPHA,
+            "products": smoothing.smooth(model, tokenizer, calibration),
+            "calibration_inputs": len(calibration),
+        }
+    sample = tokenizer(
+        ["an example sentence to trace", "another"],
+        ["a second segment", "one more"] if head == "ForQuestionAnswering" else None,
+        return_tensors="pt",
+        padding=True,
+    )
     inputs = tuple(name for name in INPUT_NAMES if name in sample)
     graph = _Graph(model.eval(), inputs, outputs).eval()
     target = os.path.join(folder, MODEL_FILE)
@@ -105,10 +120,17 @@ def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str
         # are shape checks that hold for every batch (the tests compare outputs over many shapes).
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            graph, tuple(sample[name] for name in inputs), float_path, input_names=list(inputs),
-            output_names=list(outputs), opset_version=OPSET, dynamo=False,
-            dynamic_axes={**{name: {0: "batch", 1: "sequence"} for name in inputs},
-                          **{name: {0: "batch"} for name in outputs}},
+            graph,
+            tuple(sample[name] for name in inputs),
+            float_path,
+            input_names=list(inputs),
+            output_names=list(outputs),
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={
+                **{name: {0: "batch", 1: "sequence"} for name in inputs},
+                **{name: {0: "batch"} for name in outputs},
+            },
         )
     if quantize == "int8":
         kept = down_projections(float_path, share=1.0 if head == "ForQuestionAnswering" else 1 / 3)
@@ -117,9 +139,13 @@ def export(model: PreTrainedModel, tokenizer: Any, folder: str, *, quantize: str
             raise ValueError("Static int8 needs calibration inputs.")
         _quantize(float_path, target, int8, kept, feeds)
         os.remove(float_path)
-        written["int8"] = {"scheme": "static" if int8.static else "dynamic", "weights": int8.weights,
-                           "per_channel": int8.per_channel, "reduce_range": int8.reduce_range,
-                           **({"calibration": int8.method} if int8.static else {})}
+        written["int8"] = {
+            "scheme": "static" if int8.static else "dynamic",
+            "weights": int8.weights,
+            "per_channel": int8.per_channel,
+            "reduce_range": int8.reduce_range,
+            **({"calibration": int8.method} if int8.static else {}),
+        }
     return {"inputs": list(inputs), **written}
 
 
@@ -128,26 +154,42 @@ def _feeds(tokenizer: Any, calibration: Sequence[Any], inputs: tuple[str, ...], 
     model's window as the smoothing reads them."""
     from .smoothing import MAX_LENGTH
 
-    max_length = min(MAX_LENGTH, tokenizer.model_max_length,
-                     getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH)
+    max_length = min(
+        MAX_LENGTH, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None) or MAX_LENGTH
+    )
     feeds = []
     for item in calibration:
         pair = not isinstance(item, str)
-        encoded = tokenizer(item[0] if pair else item, item[1] if pair else None, return_tensors="np",
-                            truncation="only_second" if pair else True, max_length=max_length)
+        encoded = tokenizer(
+            item[0] if pair else item,
+            item[1] if pair else None,
+            return_tensors="np",
+            truncation="only_second" if pair else True,
+            max_length=max_length,
+        )
         feeds.append({name: encoded[name] for name in inputs})
     return feeds
 
 
 def _quantize(float_path: str, target: str, int8: Int8, kept: list[str], feeds: list[dict[str, Any]]) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType
-    from onnxruntime.quantization import quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     quantize_logger = logging.getLogger()  # onnxruntime suggests pre-processing on the root logger; it measured
-    level = quantize_logger.level          # no better here (benchmarks/RESULTS.md)
+    level = quantize_logger.level  # no better here (benchmarks/RESULTS.md)
     quantize_logger.setLevel(logging.ERROR)
-    common = dict(per_channel=int8.per_channel, reduce_range=int8.reduce_range,
-                  weight_type=getattr(QuantType, int8.weights), nodes_to_exclude=kept)
+    common = dict(
+        per_channel=int8.per_channel,
+        reduce_range=int8.reduce_range,
+        weight_type=getattr(QuantType, int8.weights),
+        nodes_to_exclude=kept,
+    )
     try:
         if not int8.static:
             quantize_dynamic(float_path, target, **common)
@@ -160,9 +202,17 @@ def _quantize(float_path: str, target: str, int8: Int8, kept: list[str], feeds: 
             def get_next(self) -> dict[str, Any] | None:
                 return next(self.feeds, None)
 
-        quantize_static(float_path, target, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        op_types_to_quantize=["MatMul", "Gemm"], calibrate_method=getattr(CalibrationMethod, int8.method),
-                        extra_options={"MatMulConstBOnly": True}, **common)
+        quantize_static(
+            float_path,
+            target,
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            op_types_to_quantize=["MatMul", "Gemm"],
+            calibrate_method=getattr(CalibrationMethod, int8.method),
+            extra_options={"MatMulConstBOnly": True},
+            **common,
+        )
     finally:
         quantize_logger.setLevel(level)
 
@@ -191,9 +241,11 @@ def down_projections(path: str, *, share: float = 1 / 3) -> list[str]:
     found = []
     for node in graph.node:
         layer = LAYER.search(node.name)
-        if (node.op_type in ("MatMul", "Gemm") and layer
-                and any(len(shapes.get(name, ())) == 2 and shapes[name][0] > shapes[name][1]
-                        for name in node.input[1:2])):
+        if (
+            node.op_type in ("MatMul", "Gemm")
+            and layer
+            and any(len(shapes.get(name, ())) == 2 and shapes[name][0] > shapes[name][1] for name in node.input[1:2])
+        ):
             found.append((int(layer.group(1)), node.name))
     if not found:
         return []
@@ -217,11 +269,15 @@ def session_options(ort: Any, precise: bool | None = None) -> Any:
 def int8_plan(here: Any) -> str:
     """What an ONNX int8 export does on the CPU `here` (a `cpu.Cpu`), in words, for `hfapps env` and model cards."""
     if here.int8_saturates:
-        return ("u8 x u8 products (ONNX Runtime's session.x64quantprecision): its fast u8 x s8 kernels sum pairs in 16 "
-                "bits here and saturate, which moved results; activation scales calibrated at export, so a text's "
-                "result does not depend on its batch")
-    return ("u8 x s8 products on the CPU's exact int8 kernels; activation scales calibrated at export, so a text's "
-            "result does not depend on its batch")
+        return (
+            "u8 x u8 products (ONNX Runtime's session.x64quantprecision): its fast u8 x s8 kernels sum pairs in 16 "
+            "bits here and saturate, which moved results; activation scales calibrated at export, so a text's "
+            "result does not depend on its batch"
+        )
+    return (
+        "u8 x s8 products on the CPU's exact int8 kernels; activation scales calibrated at export, so a text's "
+        "result does not depend on its batch"
+    )
 
 
 class OnnxModel(PreTrainedModel):
@@ -233,8 +289,13 @@ class OnnxModel(PreTrainedModel):
     base_model_prefix = "onnx"
     main_input_name = "input_ids"
 
-    def __init__(self, config: PretrainedConfig, session: Any = None, head: str = "ForSequenceClassification",
-                 device: torch.device | None = None) -> None:
+    def __init__(
+        self,
+        config: PretrainedConfig,
+        session: Any = None,
+        head: str = "ForSequenceClassification",
+        device: torch.device | None = None,
+    ) -> None:
         super().__init__(config)
         self.session = session
         self.head = head
@@ -242,23 +303,29 @@ class OnnxModel(PreTrainedModel):
         self._device = device or torch.device("cpu")
 
     @classmethod
-    def load(cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any,
-             device: torch.device) -> OnnxModel:
+    def load(
+        cls, ref: Any, config: PretrainedConfig, runtime: dict[str, Any], auto_class: Any, device: torch.device
+    ) -> OnnxModel:
         ort = __import__("onnxruntime")
         path = os.path.join(ref.path, runtime.get("file", MODEL_FILE))
         if not os.path.isfile(path):
-            raise ModelLoadError(f"{ref.name!r} is an ONNX export without its model file {os.path.basename(path)}: "
-                                 "export it again with `hfapps export`.")
+            raise ModelLoadError(
+                f"{ref.name!r} is an ONNX export without its model file {os.path.basename(path)}: "
+                "export it again with `hfapps export`."
+            )
         head = runtime.get("head", "ForSequenceClassification")
         wanted = auto_class.__name__.replace("AutoModel", "")
         if wanted != head:
-            raise TaskMismatchError(f"{ref.name!r} is an ONNX export of a …{head} model, which cannot run this "
-                                    f"task (it needs …{wanted}).")
+            raise TaskMismatchError(
+                f"{ref.name!r} is an ONNX export of a …{head} model, which cannot run this task (it needs …{wanted})."
+            )
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ModelLoadError("device='cuda' with an ONNX export needs onnxruntime-gpu "
-                                     "(pip install onnxruntime-gpu), or use the PyTorch model on the GPU.")
+                raise ModelLoadError(
+                    "device='cuda' with an ONNX export needs onnxruntime-gpu "
+                    "(pip install onnxruntime-gpu), or use the PyTorch model on the GPU."
+                )
             providers.insert(0, "CUDAExecutionProvider")
         options = session_options(ort)
         try:
@@ -281,8 +348,13 @@ class OnnxModel(PreTrainedModel):
     def to(self, *args: Any, **kwargs: Any) -> OnnxModel:
         return self  # the session runs where it was created
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, **_: Any) -> Any:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **_: Any,
+    ) -> Any:
         given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
         if given["attention_mask"] is None:
             given["attention_mask"] = torch.ones_like(input_ids)

@@ -59,8 +59,9 @@ def _is_layer_norm(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.LayerNorm) or type(module).__name__.endswith("LayerNorm")
 
 
-def readers_of_layer_norms(model: torch.nn.Module, tokenizer: Any, inputs: Sequence[Any]
-                           ) -> dict[str, tuple[list[str], torch.Tensor]]:
+def readers_of_layer_norms(
+    model: torch.nn.Module, tokenizer: Any, inputs: Sequence[Any]
+) -> dict[str, tuple[list[str], torch.Tensor]]:
     """Run `inputs` (texts, or (question, context) pairs) through `model` and return, for each LayerNorm whose
     output is read by linear layers as it is (or sliced), the names of those layers and the output's largest
     magnitude per channel. A layer that ever reads something else is left out."""
@@ -80,22 +81,33 @@ def readers_of_layer_norms(model: torch.nn.Module, tokenizer: Any, inputs: Seque
         source = next((name for output, name in produced if read is output or read._base is output), None)
         readers.setdefault(names[module], set()).add(source)
 
-    hooks = [module.register_forward_hook(record_output) if _is_layer_norm(module)
-             else module.register_forward_pre_hook(record_reader)
-             for module in model.modules() if _is_layer_norm(module) or isinstance(module, torch.nn.Linear)]
+    hooks = [
+        module.register_forward_hook(record_output)
+        if _is_layer_norm(module)
+        else module.register_forward_pre_hook(record_reader)
+        for module in model.modules()
+        if _is_layer_norm(module) or isinstance(module, torch.nn.Linear)
+    ]
     ordered = sorted(inputs, key=lambda item: len(item if isinstance(item, str) else "".join(item)))
     # tokenizers often say nothing of the model's window (a huge model_max_length); the positions decide
-    max_length = min(MAX_LENGTH, tokenizer.model_max_length,
-                     getattr(getattr(model, "config", None), "max_position_embeddings", None) or MAX_LENGTH)
+    max_length = min(
+        MAX_LENGTH,
+        tokenizer.model_max_length,
+        getattr(getattr(model, "config", None), "max_position_embeddings", None) or MAX_LENGTH,
+    )
     try:
         with torch.no_grad():
             for start in range(0, len(ordered), BATCH):
-                batch = ordered[start:start + BATCH]
+                batch = ordered[start : start + BATCH]
                 pairs = not isinstance(batch[0], str)
-                encoded = tokenizer([b[0] for b in batch] if pairs else list(batch),
-                                    [b[1] for b in batch] if pairs else None, padding=True,
-                                    truncation="only_second" if pairs else True,
-                                    max_length=max_length, return_tensors="pt")
+                encoded = tokenizer(
+                    [b[0] for b in batch] if pairs else list(batch),
+                    [b[1] for b in batch] if pairs else None,
+                    padding=True,
+                    truncation="only_second" if pairs else True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
                 model(**encoded)
                 produced.clear()
     finally:
@@ -123,4 +135,3 @@ def smooth(model: torch.nn.Module, tokenizer: Any, inputs: Sequence[Any], alpha:
             setattr(modules[parent] if parent else model, child, Smoothed(linear, scale, s))
             count += 1
     return count
-

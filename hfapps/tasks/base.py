@@ -1,9 +1,9 @@
 """What every task shares: loading, input checks, length-sorted batching, progress and result order.
 
 A task module subclasses `Task`, describes itself in class attributes (name, aliases, command, default
-model, typed call options, training part) and fills in `_build` (make its pipeline) and `_predict` (run one
-batch); everything else is here, once. `hfapps.tasks.register` makes it known to the helpers, the command
-line, `hfapps evaluate` and `hfapps train`.
+model, typed call options, training part, how it exports) and fills in `_build` (make its pipeline) and
+`_predict` (run one batch); everything else is here, once. `hfapps.tasks.register` makes it known to the
+helpers, the command line, `hfapps evaluate`, `hfapps train`, `hfapps export` and `hfapps serve`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ from collections.abc import Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from accelerate.utils.memory import should_reduce_batch_size
 from tqdm.auto import tqdm
 
-from accelerate.utils.memory import should_reduce_batch_size
-
-from .. import models, options as task_options, runtimes
-from ..errors import HfappsError, OutOfMemoryError
-from ..inputs import check_text, chunked, shape_of
-from ..runtime import inference_context, length_sorted_batches, resolve_device, resolve_dtype
+from .. import models, runtimes
+from ..errors import HfappsError, OutOfMemoryError, TaskMismatchError
+from ..inference.batching import length_sorted_batches
+from ..inference.devices import inference_context, resolve_device, resolve_dtype
+from ..inference.inputs import check_text, chunked, shape_of
+from . import call_options, samples
 from .training import TaskTraining
 
 if TYPE_CHECKING:
@@ -44,16 +45,24 @@ class Task:
     command: ClassVar[str | None] = None
     #: The model used when none is given: the checkpoint the transformers 4 pipeline used.
     default_model: ClassVar[str]
-    #: The call options, a dataclass of `options.option` fields: checked on every call, and the command's flags.
-    options: ClassVar[type] = task_options.NoOptions
+    #: The call options, a dataclass of `call_options.option` fields: checked on every call, the command's flags
+    #: and the server's request schema.
+    options: ClassVar[type] = call_options.NoOptions
     #: What this task adds to `hfapps train` (None: it cannot be trained by a recipe).
     training: ClassVar[type[TaskTraining] | None] = None
     #: What one input is called in messages ("text", "question").
     what: ClassVar[str] = "text"
     #: Inputs longer than the model's window are cut to fit (with a warning) rather than split.
     truncates: ClassVar[bool] = True
-    #: A batch ends early where padding its shorter items would waste compute (`runtime.length_sorted_batches`).
+    #: A batch ends early where padding its shorter items would waste compute (`inference.batching`).
     splits_padded_batches: ClassVar[bool] = True
+    #: The named strings one input is made of (question answering: question and context); () for one text. The
+    #: server's request schema and a calibration file's columns follow it.
+    input_fields: ClassVar[tuple[str, ...]] = ()
+    #: The runtime `hfapps export` writes this task's models for ("onnx", "ctranslate2"); None: no export.
+    export_format: ClassVar[str | None] = None
+    #: The key of a result an export must reproduce to agree with its source model (None: the whole result).
+    agreement_key: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -106,9 +115,41 @@ class Task:
         return cls
 
     @classmethod
-    def option_infos(cls) -> list[task_options.OptionInfo]:
+    def option_infos(cls) -> list[call_options.OptionInfo]:
         """Every call option this task's command takes (its variants' included)."""
-        return task_options.describe(cls.options)
+        return call_options.describe(cls.options)
+
+    # -- what `hfapps export` asks of a task -------------------------------------------------------
+
+    @classmethod
+    def claims(cls, config: Any) -> int:
+        """How surely a model with this config is one this task exports when no task is named: 0 not at all;
+        the task that claims it most surely wins (a Marian model is translation before it is summarization)."""
+        return 0
+
+    @classmethod
+    def export_auto_class(cls, config: Any) -> type:
+        """The transformers auto class that loads this task's model for export (asked only of a task with an
+        `export_format`)."""
+        raise TaskMismatchError(f"{cls.name} declares an export format but no auto class to load its model with.")
+
+    @classmethod
+    def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:
+        """Inputs from hfapps' sample data that an export of this task is checked and measured on, and the call
+        options they need."""
+        return samples.column("sentiment.csv", "text")[: samples.CARD_TEXTS], {}
+
+    @classmethod
+    def calibration_inputs(cls, path: str | os.PathLike | None = None) -> tuple[list[Any], str]:
+        """What int8 calibrates on (texts, or tuples of `input_fields`), and where it came from: the first rows of
+        `path`, or hfapps' sample data other than what the export is measured on."""
+        if path is None:
+            return samples.calibration_texts(), samples.SAMPLE_DATA
+        return samples.calibration_file(path, cls.input_fields, cls.name), os.fspath(path)
+
+    def sample_options(self) -> dict[str, Any]:
+        """Call options this loaded model needs to run `sample_inputs`, beyond theirs."""
+        return {}
 
     # -- the command line: how a subcommand reads its inputs -------------------------------------
 
@@ -173,10 +214,11 @@ class Task:
 
     def __call__(self, inputs: Any, **options: Any) -> Any:
         batch_size = options.pop("batch_size", None)
-        if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
-                                       or batch_size < 1):
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1
+        ):
             raise HfappsError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        options = task_options.check(self.options, options, task=self.name)
+        options = call_options.check(self.options, options, task=self.name)
         if batch_size is not None:
             options["batch_size"] = batch_size
         shape = shape_of(inputs, what=f"{self.what}s")
@@ -206,26 +248,32 @@ class Task:
         # The caller's dict is shared by every chunk of a stream: read it, never change it.
         batch_size = options.get("batch_size") or self.batch_size
         settings = self.options(**{k: v for k, v in options.items() if k != "batch_size"})
-        batches = length_sorted_batches(lengths, batch_size, self.max_batch_tokens,
-                                        split_padding=self.splits_padded_batches)
+        batches = length_sorted_batches(
+            lengths, batch_size, self.max_batch_tokens, split_padding=self.splits_padded_batches
+        )
         if show_progress is None:
             show_progress = self.progress if self.progress is not None else len(batches) > 1 and sys.stderr.isatty()
         results: list[Any] = [None] * len(items)
-        with tqdm(total=len(items), desc=self.name, unit=self.what, disable=not show_progress) as bar:
-            with inference_context(self.device, self.dtype):
-                for batch in batches:
-                    outputs = self._predict_fitting([items[i] for i in batch], settings)
-                    for index, output in zip(batch, outputs, strict=True):
-                        results[index] = output
-                    bar.update(len(batch))
+        with (
+            tqdm(total=len(items), desc=self.name, unit=self.what, disable=not show_progress) as bar,
+            inference_context(self.device, self.dtype),
+        ):
+            for batch in batches:
+                outputs = self._predict_fitting([items[i] for i in batch], settings)
+                for index, output in zip(batch, outputs, strict=True):
+                    results[index] = output
+                bar.update(len(batch))
         return results
 
     def _predict_fitting(self, batch: list[Any], options: Any) -> list[Any]:
         """`_predict`, halving the batch (and later ones) when it does not fit in memory."""
         cap = getattr(self, "_batch_cap", None)
         if cap and len(batch) > cap:
-            return [out for start in range(0, len(batch), cap)
-                    for out in self._predict_fitting(batch[start:start + cap], options)]
+            return [
+                out
+                for start in range(0, len(batch), cap)
+                for out in self._predict_fitting(batch[start : start + cap], options)
+            ]
         try:
             return self._predict(batch, options)
         except Exception as err:  # accelerate knows the out-of-memory messages of every backend, the CPU's too
@@ -234,13 +282,15 @@ class Task:
             if len(batch) == 1:
                 raise OutOfMemoryError(
                     f"A single {self.what} does not fit in memory on {self.device}. Use a smaller dtype "
-                    "(dtype='bfloat16'), another device, or shorter inputs.") from err
+                    "(dtype='bfloat16'), another device, or shorter inputs."
+                ) from err
         # Retried only here, outside the except block: its traceback holds the failed batch's tensors.
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         self._batch_cap = len(batch) // 2
-        logger.warning("Out of memory on a batch of %d %ss; continuing with batches of %d.",
-                       len(batch), self.what, self._batch_cap)
+        logger.warning(
+            "Out of memory on a batch of %d %ss; continuing with batches of %d.", len(batch), self.what, self._batch_cap
+        )
         return self._predict_fitting(batch, options)
 
     def _warn_if_truncated(self, lengths: list[int]) -> None:
@@ -249,12 +299,19 @@ class Task:
         if too_long:
             logger.warning(
                 "%d of %d %ss are longer than %s's limit of %d tokens and were truncated to fit.",
-                too_long, len(lengths), self.what, self.ref.name, limit,
+                too_long,
+                len(lengths),
+                self.what,
+                self.ref.name,
+                limit,
             )
 
 
 def _out_of_memory(err: Exception) -> bool:
     """accelerate knows the out-of-memory messages of every backend; oneDNN (CPU) reports a failed allocation
     for its kernels as "could not create a primitive"."""
-    return (isinstance(err, torch.OutOfMemoryError) or should_reduce_batch_size(err)
-            or (isinstance(err, RuntimeError) and "could not create a primitive" in str(err)))
+    return (
+        isinstance(err, torch.OutOfMemoryError)
+        or should_reduce_batch_size(err)
+        or (isinstance(err, RuntimeError) and "could not create a primitive" in str(err))
+    )

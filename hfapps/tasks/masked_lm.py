@@ -6,6 +6,7 @@ folder as `model_name_or_path` to a task recipe. Scored by eval loss and perplex
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from datasets import Dataset, DatasetDict
@@ -24,8 +25,11 @@ class MaskedLMTraining(TaskTraining):
 
     def load_sample(self) -> Dataset:
         """Every text of hfapps' sample data, unlabelled."""
-        texts = [*read_file(f"{SAMPLE_DIR}/sentiment.csv")["text"], *read_file(f"{SAMPLE_DIR}/topics.csv")["text"],
-                 *read_file(f"{SAMPLE_DIR}/summarization.jsonl")["document"]]
+        texts = [
+            *read_file(f"{SAMPLE_DIR}/sentiment.csv")["text"],
+            *read_file(f"{SAMPLE_DIR}/topics.csv")["text"],
+            *read_file(f"{SAMPLE_DIR}/summarization.jsonl")["document"],
+        ]
         return Dataset.from_dict({self.args.text_column: texts})
 
     def check(self, splits: DatasetDict) -> None:
@@ -34,14 +38,28 @@ class MaskedLMTraining(TaskTraining):
 
     def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
         def encode(batch):
-            return tokenizer(batch[self.args.text_column], truncation=True, max_length=self.args.max_seq_length,
-                             return_special_tokens_mask=True)
+            return tokenizer(
+                batch[self.args.text_column],
+                truncation=True,
+                max_length=self.args.max_seq_length,
+                return_special_tokens_mask=True,
+            )
 
-        return split.map(encode, batched=True, remove_columns=split.column_names,
-                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+        return split.map(
+            encode,
+            batched=True,
+            remove_columns=split.column_names,
+            num_proc=self.args.preprocessing_num_workers,
+            desc="Tokenizing",
+        )
 
     def collator(self, tokenizer, model):
         return DataCollatorForLanguageModeling(tokenizer, mlm_probability=self.args.mlm_probability)
 
     def meta(self, tokenizer, model_config) -> dict[str, Any]:
         return {"task": "mlm"}
+
+    def evaluation_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        if "eval_loss" in metrics:
+            metrics["perplexity"] = math.exp(min(metrics["eval_loss"], 50))  # past e^50 it says nothing more
+        return metrics

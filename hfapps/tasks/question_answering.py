@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,11 +11,12 @@ from transformers import AutoModelForQuestionAnswering
 from transformers import pipeline as make_pipeline
 
 from .. import metrics, models
-from ..data import DataError, require_text
-from ..errors import InputError
-from ..inputs import check_text
-from ..options import option
+from ..data import require_text
+from ..errors import DataError, InputError
+from ..inference.inputs import check_text
+from . import samples
 from .base import Task
+from .call_options import option
 from .registry import register
 from .training import TaskTraining
 
@@ -26,8 +28,12 @@ if TYPE_CHECKING:
 class QuestionAnsweringOptions:
     top_k: int = option(1, minimum=1, help="how many answers per question; above 1 gives a list, best first")
     max_answer_len: int | None = option(None, minimum=1, help="the longest answer, in tokens (default 15)")
-    max_seq_len: int | None = option(None, minimum=16, help="window length in tokens (default: the trained window, else 384)")
-    doc_stride: int | None = option(None, minimum=0, help="overlap between windows in tokens (default: the trained one, else 128)")
+    max_seq_len: int | None = option(
+        None, minimum=16, help="window length in tokens (default: the trained window, else 384)"
+    )
+    doc_stride: int | None = option(
+        None, minimum=0, help="overlap between windows in tokens (default: the trained one, else 128)"
+    )
     max_question_len: int | None = option(None, minimum=1, help="the longest question, in tokens (default 64)")
     align_to_words: bool | None = option(None, "widen answers to whole words (default true)")
 
@@ -51,16 +57,22 @@ class QuestionAnsweringTraining(TaskTraining):
             require_text(split, context, name)
             for index, (ctx, ans) in enumerate(zip(split[context], split[answers])):
                 if not isinstance(ans, dict) or "text" not in ans or "answer_start" not in ans:
-                    raise DataError(f"Row {index} of the {name} split: {answers!r} must be {{'text': [...], "
-                                    f"'answer_start': [...]}} (SQuAD format), got {ans!r:.80}.")
+                    raise DataError(
+                        f"Row {index} of the {name} split: {answers!r} must be {{'text': [...], "
+                        f"'answer_start': [...]}} (SQuAD format), got {ans!r:.80}."
+                    )
                 if not ans["text"]:
-                    raise DataError(f"Row {index} of the {name} split has no answer; extractive QA training "
-                                    "needs at least one answer per question.")
+                    raise DataError(
+                        f"Row {index} of the {name} split has no answer; extractive QA training "
+                        "needs at least one answer per question."
+                    )
                 for text, start in zip(ans["text"], ans["answer_start"]):
-                    if ctx[start:start + len(text)] != text:
-                        raise DataError(f"Row {index} of the {name} split: the answer {text!r} is not at "
-                                        f"answer_start {start} of its context (found "
-                                        f"{ctx[start:start + len(text)]!r}).")
+                    if ctx[start : start + len(text)] != text:
+                        raise DataError(
+                            f"Row {index} of the {name} split: the answer {text!r} is not at "
+                            f"answer_start {start} of its context (found "
+                            f"{ctx[start : start + len(text)]!r})."
+                        )
 
     def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
         question, context, answers = self.columns()
@@ -69,9 +81,14 @@ class QuestionAnsweringTraining(TaskTraining):
         def encode(batch):
             questions = [q.lstrip() for q in batch[question]]
             pair = (questions, batch[context]) if question_first else (batch[context], questions)
-            encoded = tokenizer(*pair, truncation="only_second" if question_first else "only_first",
-                                max_length=self.args.max_seq_length, stride=self.args.doc_stride,
-                                return_overflowing_tokens=True, return_offsets_mapping=True)
+            encoded = tokenizer(
+                *pair,
+                truncation="only_second" if question_first else "only_first",
+                max_length=self.args.max_seq_length,
+                stride=self.args.doc_stride,
+                return_overflowing_tokens=True,
+                return_offsets_mapping=True,
+            )
             owners = encoded.pop("overflow_to_sample_mapping")
             starts, ends = [], []
             for window, offsets in enumerate(encoded.pop("offset_mapping")):
@@ -96,16 +113,24 @@ class QuestionAnsweringTraining(TaskTraining):
             encoded["start_positions"], encoded["end_positions"] = starts, ends
             return encoded
 
-        return split.map(encode, batched=True, remove_columns=split.column_names,
-                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+        return split.map(
+            encode,
+            batched=True,
+            remove_columns=split.column_names,
+            num_proc=self.args.preprocessing_num_workers,
+            desc="Tokenizing",
+        )
 
     def helper_inputs(self, split: Dataset) -> list[Any]:
         question, context, _ = self.columns()
         return [{"question": q, "context": c} for q, c in zip(split[question], split[context])]
 
     def meta(self, tokenizer, model_config) -> dict[str, Any]:
-        return {"task": "question-answering", "max_seq_len": self.args.max_seq_length,
-                "doc_stride": self.args.doc_stride}
+        return {
+            "task": "question-answering",
+            "max_seq_len": self.args.max_seq_length,
+            "doc_stride": self.args.doc_stride,
+        }
 
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         references = [a["text"] for a in split[self.args.answers_column]]
@@ -129,10 +154,37 @@ class QuestionAnswering(Task):
     training = QuestionAnsweringTraining
     what = "question"
     truncates = False
+    input_fields = ("question", "context")
+    export_format = "onnx"
+    agreement_key = "answer"
+
+    @classmethod
+    def claims(cls, config: Any) -> int:
+        return 1 if models.model_kind(config) == "encoder" and models.has_head(config, "ForQuestionAnswering") else 0
+
+    @classmethod
+    def export_auto_class(cls, config: Any) -> type:
+        return AutoModelForQuestionAnswering
+
+    @classmethod
+    def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:
+        return samples.questions()[: samples.CARD_QUESTIONS], {}
+
+    @classmethod
+    def calibration_inputs(cls, path: str | os.PathLike | None = None) -> tuple[list[Any], str]:
+        if path is None:
+            return (
+                [(q["question"], q["context"]) for q in samples.questions()[samples.CARD_QUESTIONS :]],
+                samples.SAMPLE_DATA,
+            )
+        return super().calibration_inputs(path)
 
     def _build(self, *, allow_pickle: bool) -> None:
         models.require_head(
-            self.config, self.ref, suffixes=("ForQuestionAnswering",), task="extractive question-answering",
+            self.config,
+            self.ref,
+            suffixes=("ForQuestionAnswering",),
+            task="extractive question-answering",
             hint="Pass a model fine-tuned for extractive QA (e.g. on SQuAD), or fine-tune one with "
             "`hfapps train recipes/question_answering.yaml`.",
         )
@@ -157,8 +209,10 @@ class QuestionAnswering(Task):
             raise InputError(f"Each QA input{where} must be a dict with 'question' and 'context', got {item!r:.80}.")
         if item["context"] is None or (isinstance(item["context"], str) and not item["context"].strip()):
             raise InputError(f"The question{where} has no context; extractive QA finds its answer in a context.")
-        return {"question": check_text(item["question"], index, what="question"),
-                "context": check_text(item["context"], index, what="context")}
+        return {
+            "question": check_text(item["question"], index, what="question"),
+            "context": check_text(item["context"], index, what="context"),
+        }
 
     def _text_of(self, item: dict[str, str]) -> str:
         return item["context"]

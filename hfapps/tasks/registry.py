@@ -28,6 +28,8 @@ def register(cls: T) -> T:
             NAMES[name] = cls.name
         if cls.training is not None:
             TRAINING[cls.name] = cls.training
+            if cls.training.__dict__.get("helper") is None:  # its own, not one inherited from a parent's training
+                cls.training.helper = cls
     elif issubclass(cls, TaskTraining) and cls.name:
         TRAINING[cls.name] = cls
     else:
@@ -37,8 +39,10 @@ def register(cls: T) -> T:
 
 def unregister(name: str) -> None:
     """Forget a task (tests register toy tasks)."""
-    TASKS.pop(name, None)
-    TRAINING.pop(name, None)
+    task = TASKS.pop(name, None)
+    training = TRAINING.pop(name, None)
+    if task is not None and training is not None and training.__dict__.get("helper") is task:
+        training.helper = None
     for alias in [alias for alias, target in NAMES.items() if target == name]:
         del NAMES[alias]
 
@@ -46,8 +50,10 @@ def unregister(name: str) -> None:
 def task_class(name: str) -> type[Task]:
     """The task called `name` (or one of its aliases)."""
     if name not in NAMES:
-        raise InputError(f"Unknown task {name!r}; choose one of {', '.join(sorted(TASKS))} "
-                         f"(or an alias: {', '.join(sorted(set(NAMES) - set(TASKS)))}).")
+        raise InputError(
+            f"Unknown task {name!r}; choose one of {', '.join(sorted(TASKS))} "
+            f"(or an alias: {', '.join(sorted(set(NAMES) - set(TASKS)))})."
+        )
     return TASKS[NAMES[name]]
 
 

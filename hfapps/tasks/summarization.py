@@ -9,8 +9,9 @@ from typing import Any
 from datasets import Dataset
 
 from .. import metrics
-from ..long_input import Chunker
-from ..options import option
+from ..inference.long_input import Chunker
+from . import samples
+from .call_options import option
 from .registry import register
 from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
 
@@ -47,12 +48,17 @@ class SummarizationTraining(Seq2SeqTraining):
 @dataclass(frozen=True)
 class SummarizationOptions(GenerationOptions):
     long_input: str | None = option(
-        "map_reduce", "texts over the model's window: 'map_reduce' summarizes sentence-aligned chunks, then "
-        "their joined summaries, until it fits; 'truncate' keeps the start", choices=("map_reduce", "truncate"))
-    chunk_tokens: int | None = option(None, minimum=16, help="tokens per chunk of a long text (default: the "
-                                      "model's window; 1024 for a chat model)")
-    chunk_overlap: int | None = option(CHUNK_OVERLAP, minimum=0, help="a chunk repeats the previous one's last sentences, up "
-                                       "to this many tokens")
+        "map_reduce",
+        "texts over the model's window: 'map_reduce' summarizes sentence-aligned chunks, then "
+        "their joined summaries, until it fits; 'truncate' keeps the start",
+        choices=("map_reduce", "truncate"),
+    )
+    chunk_tokens: int | None = option(
+        None, minimum=16, help="tokens per chunk of a long text (default: the model's window; 1024 for a chat model)"
+    )
+    chunk_overlap: int | None = option(
+        CHUNK_OVERLAP, minimum=0, help="a chunk repeats the previous one's last sentences, up to this many tokens"
+    )
 
 
 @register
@@ -75,6 +81,10 @@ class Summarization(TextToText):
     pipeline_name = "hfapps-summarization"
     output_key = "summary_text"
 
+    @classmethod
+    def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:
+        return samples.column("summarization.jsonl", "document")[:6], {"max_new_tokens": 48}
+
     def _prompt(self, text: str, **task_options: Any) -> str:
         return f"Summarize the following text in a few sentences. Reply with the summary only.\n\n{text}"
 
@@ -83,8 +93,9 @@ class Summarization(TextToText):
             return super()._run(items, options, show_progress)
         default = CHAT_CHUNK_TOKENS if self.chat is not None else self.window_tokens
         overlap = options.get("chunk_overlap")
-        chunker = Chunker(self.tokenizer, self._chunk_budget(options, default),
-                          CHUNK_OVERLAP if overlap is None else overlap)
+        chunker = Chunker(
+            self.tokenizer, self._chunk_budget(options, default), CHUNK_OVERLAP if overlap is None else overlap
+        )
         texts = list(items)
         sizes = chunker.count(texts)
         results: list[Any] = [None] * len(texts)
@@ -103,15 +114,18 @@ class Summarization(TextToText):
                 if fits:
                     results[index] = outputs[first]
                     continue
-                summaries = [out[self.output_key] for out in outputs[first:first + count]]
+                summaries = [out[self.output_key] for out in outputs[first : first + count]]
                 if not any(summary.strip() for summary in summaries):
                     results[index] = {self.output_key: ""}
                     continue
                 joined = "\n\n".join(summary for summary in summaries if summary.strip())
                 size = chunker.count([joined])[0]
                 if size >= sizes[index]:  # the summaries are no shorter than their text: stop reducing
-                    logger.warning("Summaries of text %d's chunks are no shorter than the text; summarizing "
-                                   "its start only. Pass max_new_tokens= to keep chunk summaries short.", index)
+                    logger.warning(
+                        "Summaries of text %d's chunks are no shorter than the text; summarizing "
+                        "its start only. Pass max_new_tokens= to keep chunk summaries short.",
+                        index,
+                    )
                     size = 0
                     joined = texts[index]
                 texts[index], sizes[index] = joined, size

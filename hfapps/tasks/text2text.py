@@ -20,13 +20,14 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
 )
 
-from .. import models, packing
-from ..runtimes import ct2
-from ..chat import ChatGenerator
+from .. import models
 from ..data import require_text
 from ..errors import InputError, TaskMismatchError
-from ..options import option
+from ..inference import packing
+from ..inference.prompting import ChatGenerator
+from ..runtimes import ct2
 from .base import Task
+from .call_options import option
 from .training import TaskTraining
 
 #: Room kept for the answer (at most half the window) when a chat prompt is clipped to the model's window.
@@ -45,7 +46,9 @@ class GenerationOptions:
     num_beams: int | None = option(None, minimum=1, help="beam search width (1: greedy)")
     do_sample: bool | None = option(None, "sample instead of picking the likeliest tokens")
     temperature: float | None = option(None, above=0, help="sampling temperature")
-    top_p: float | None = option(None, above=0, maximum=1, help="nucleus sampling: keep the likeliest tokens up to this probability")
+    top_p: float | None = option(
+        None, above=0, maximum=1, help="nucleus sampling: keep the likeliest tokens up to this probability"
+    )
     repetition_penalty: float | None = option(None, above=0, help="penalty for repeating tokens (1.0: none)")
     no_repeat_ngram_size: int | None = option(None, minimum=0, help="never repeat an n-gram of this size")
     length_penalty: float | None = option(None, "beam search: >1 favours longer outputs")
@@ -64,6 +67,15 @@ class TextToText(Task):
     #: Batches are not split to save padding: each one repeats the decoding loop, whose steps cost about the
     #: same for a few sequences as for a full batch (the SmolLM2 chat path: 9.8 texts/s split, 11.7 whole).
     splits_padded_batches = False
+    export_format = "ctranslate2"
+
+    @classmethod
+    def claims(cls, config: Any) -> int:
+        return 1 if models.model_kind(config) in ("encoder-decoder", "causal") else 0
+
+    @classmethod
+    def export_auto_class(cls, config: Any) -> type:
+        return AutoModelForSeq2SeqLM if models.model_kind(config) == "encoder-decoder" else AutoModelForCausalLM
 
     def _build(self, *, allow_pickle: bool) -> None:
         model_type = self.config.model_type
@@ -80,8 +92,11 @@ class TextToText(Task):
             return
         if model_type in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES and self.config.is_encoder_decoder:
             models.require_head(
-                self.config, self.ref, suffixes=("ForConditionalGeneration", "MTModel", "Seq2SeqLM"),
-                task=self.name, hint="Pass an encoder-decoder model with its language-model head (T5, BART, Marian).",
+                self.config,
+                self.ref,
+                suffixes=("ForConditionalGeneration", "MTModel", "Seq2SeqLM"),
+                task=self.name,
+                hint="Pass an encoder-decoder model with its language-model head (T5, BART, Marian).",
             )
             from .. import pipelines  # noqa: F401  (registers hfapps' pipelines with transformers)
 
@@ -103,7 +118,10 @@ class TextToText(Task):
     def _generation(self, options: dict[str, Any]) -> dict[str, Any]:
         """The caller's generation settings, plus a length cap when neither they nor the model set one."""
         generation_config = self.generation_config
-        model_sets_length = generation_config.max_new_tokens is not None or generation_config.max_length not in (None, 20)
+        model_sets_length = generation_config.max_new_tokens is not None or generation_config.max_length not in (
+            None,
+            20,
+        )
         if not any(k in options for k in ("max_new_tokens", "max_length")) and (
             self.chat is not None or not model_sets_length
         ):
@@ -113,8 +131,10 @@ class TextToText(Task):
     def _split_options(self, options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """(this task's own options, the ones that go to `generate`)."""
         given = {k: v for k, v in vars(options).items() if v is not None and k not in LONG_INPUT_KEYS}
-        return ({k: v for k, v in given.items() if k not in GENERATION_KEYS},
-                {k: v for k, v in given.items() if k in GENERATION_KEYS})
+        return (
+            {k: v for k, v in given.items() if k not in GENERATION_KEYS},
+            {k: v for k, v in given.items() if k in GENERATION_KEYS},
+        )
 
     @property
     def window_tokens(self) -> int:
@@ -128,8 +148,10 @@ class TextToText(Task):
         """Tokens per chunk of a long input: the caller's `chunk_tokens`, else `default`, within the window."""
         asked = options.get("chunk_tokens")
         if asked is not None and asked > self.window_tokens:
-            raise InputError(f"chunk_tokens={asked} is over what {self.ref.name!r} takes in one piece "
-                             f"({self.window_tokens} tokens); use at most that.")
+            raise InputError(
+                f"chunk_tokens={asked} is over what {self.ref.name!r} takes in one piece "
+                f"({self.window_tokens} tokens); use at most that."
+            )
         return asked or min(default, self.window_tokens)
 
     def _prompt(self, text: str, **task_options: Any) -> str:
@@ -195,14 +217,21 @@ class Seq2SeqTraining(TaskTraining):
         prefix = self.prefix(model_config)
 
         def encode(batch):
-            encoded = tokenizer([prefix + text for text in batch[source]], truncation=True,
-                                max_length=self.args.max_seq_length)
-            encoded["labels"] = tokenizer(text_target=batch[target], truncation=True,
-                                          max_length=self.args.max_target_length)["input_ids"]
+            encoded = tokenizer(
+                [prefix + text for text in batch[source]], truncation=True, max_length=self.args.max_seq_length
+            )
+            encoded["labels"] = tokenizer(
+                text_target=batch[target], truncation=True, max_length=self.args.max_target_length
+            )["input_ids"]
             return encoded
 
-        return split.map(encode, batched=True, remove_columns=split.column_names,
-                         num_proc=self.args.preprocessing_num_workers, desc="Tokenizing")
+        return split.map(
+            encode,
+            batched=True,
+            remove_columns=split.column_names,
+            num_proc=self.args.preprocessing_num_workers,
+            desc="Tokenizing",
+        )
 
     def collator(self, tokenizer, model):
         return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)

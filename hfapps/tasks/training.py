@@ -12,13 +12,9 @@ from typing import Any, ClassVar
 from datasets import Dataset, DatasetDict
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-from ..config import DataArguments
-from ..data import DataError, SAMPLE_DIR, read_file
-
-
-#: What every recipe gets unless it says otherwise, so that recipes state only what differs.
-RECIPE_DEFAULTS: dict[str, Any] = {"weight_decay": 0.01, "eval_strategy": "epoch", "save_strategy": "epoch",
-                                   "save_total_limit": 2}
+from ..data import SAMPLE_DIR, read_file
+from ..errors import DataError
+from .arguments import DataArguments
 
 
 class TaskTraining:
@@ -39,6 +35,10 @@ class TaskTraining:
         "average_tokens_across_devices": False,
         "ddp_find_unused_parameters": False,
     }
+    #: The helper task that runs what this trains (set by `register`); None for a task with no helper (mlm).
+    helper: ClassVar[type | None] = None
+    #: Whether a student can learn this task from a teacher's class distribution (`teacher:` in a recipe).
+    distillable: ClassVar[bool] = False
     #: hfapps' sample data for `--dataset_name sample`: a file in hfapps/sample_data, and which of the recipe's
     #: column settings each of its columns takes (e.g. {"text": "text_column"}).
     sample_file: ClassVar[str | None] = None
@@ -85,6 +85,10 @@ class TaskTraining:
         """A `compute_metrics` for the Trainer's evaluations, or None (loss only)."""
         return None
 
+    def evaluation_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The Trainer's final evaluation, with what this task derives from it (e.g. perplexity from the loss)."""
+        return metrics
+
     def meta(self, tokenizer, model_config) -> dict[str, Any]:
         """Task settings saved as hfapps.json beside the model, for the helper that loads it."""
         return {}
@@ -93,9 +97,7 @@ class TaskTraining:
 
     def scorable(self) -> bool:
         """Whether this task's helper can score the recipe's data (not, e.g., sentence pairs)."""
-        from .registry import TASKS
-
-        return self.args.task in TASKS
+        return self.helper is not None
 
     def helper_inputs(self, split: Dataset) -> list[Any]:
         return list(split[self.args.text_column])

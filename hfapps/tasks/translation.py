@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
 
-from .. import metrics
-from ..data import SAMPLE_DIR, DataError, read_file
-from ..long_input import PARAGRAPH_BREAK, Chunker
-from ..errors import UnsupportedLanguageError
-from ..languages import language_name
-from ..options import option
+from .. import metrics, models
+from ..data import SAMPLE_DIR, read_file
+from ..errors import DataError, UnsupportedLanguageError
+from ..inference.languages import language_name
+from ..inference.long_input import PARAGRAPH_BREAK, Chunker
+from . import samples
+from .call_options import option
 from .registry import register
 from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
 
@@ -49,8 +50,9 @@ class TranslationTraining(Seq2SeqTraining):
 
     def source_target(self) -> tuple[str, str]:
         if not self.args.source_lang or not self.args.target_lang:
-            raise DataError("A translation recipe needs source_lang and target_lang (e.g. en, ro); they also name "
-                            "the data columns.")
+            raise DataError(
+                "A translation recipe needs source_lang and target_lang (e.g. en, ro); they also name the data columns."
+            )
         return self.args.source_lang, self.args.target_lang
 
     def task_prefix_key(self) -> str:
@@ -62,15 +64,21 @@ class TranslationTraining(Seq2SeqTraining):
         def flatten(split: Dataset) -> Dataset:
             if source in split.column_names or "translation" not in split.column_names:
                 return split
-            return split.map(lambda row: {source: row["translation"][source], target: row["translation"][target]},
-                             remove_columns=["translation"])
+            return split.map(
+                lambda row: {source: row["translation"][source], target: row["translation"][target]},
+                remove_columns=["translation"],
+            )
 
         return DatasetDict({name: flatten(split) for name, split in splits.items()})
 
     def meta(self, tokenizer, model_config) -> dict[str, Any]:
         source, target = self.source_target()
-        return {"task": "translation", "source_lang": source, "target_lang": target,
-                "prefix": self.prefix(model_config)}
+        return {
+            "task": "translation",
+            "source_lang": source,
+            "target_lang": target,
+            "prefix": self.prefix(model_config),
+        }
 
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         texts = [p["translation_text"] for p in predictions]
@@ -85,11 +93,14 @@ class TranslationOptions(GenerationOptions):
     source: str | None = option(None, "source language code, e.g. en", load=True)
     target: str | None = option(None, "target language code, e.g. de", load=True)
     long_input: str | None = option(
-        "split", "texts over chunk_tokens or with several paragraphs: 'split' translates them a few sentences at a "
+        "split",
+        "texts over chunk_tokens or with several paragraphs: 'split' translates them a few sentences at a "
         "time and joins the results in order, paragraph breaks kept; 'truncate' keeps the start",
-        choices=("split", "truncate"))
-    chunk_tokens: int | None = option(None, minimum=16, help=f"tokens per chunk of a long text (default: "
-                                      f"{CHUNK_TOKENS})")
+        choices=("split", "truncate"),
+    )
+    chunk_tokens: int | None = option(
+        None, minimum=16, help=f"tokens per chunk of a long text (default: {CHUNK_TOKENS})"
+    )
 
 
 @register
@@ -106,9 +117,30 @@ class Translation(TextToText):
     default_model = "Helsinki-NLP/opus-mt-en-de"
     pipeline_name = "hfapps-translation"
     output_key = "translation_text"
+    #: Model types that translate: an export of one is translation unless another task is named.
+    translators: ClassVar[tuple[str, ...]] = ("marian", "m2m_100", "nllb_moe")
 
-    def __init__(self, model: str | os.PathLike | None = None, *, source: str | None = None,
-                 target: str | None = None, **kwargs: Any) -> None:
+    @classmethod
+    def claims(cls, config: Any) -> int:
+        return 2 if models.model_kind(config) == "encoder-decoder" and config.model_type in cls.translators else 0
+
+    @classmethod
+    def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:
+        return samples.column("translation_en_de.jsonl", "en")[:8], {"max_new_tokens": 48}
+
+    def sample_options(self) -> dict[str, Any]:
+        """A model that knows no language pair runs the sample without one; a chat model, which needs a pair to be
+        prompted, English to German."""
+        return {"source": "en", "target": "de"} if self.source is None and self.chat is not None else {}
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        source: str | None = None,
+        target: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(model or default_model(source, target), **kwargs)
         pairs = self.supported_pairs()
         if (source is None or target is None) and pairs and len(pairs) == 1:
@@ -131,8 +163,11 @@ class Translation(TextToText):
             if match:
                 return {(match.group(1), match.group(2))}
         params = getattr(self.config, "task_specific_params", None) or {}
-        t5_pairs = {(pair[0], pair[1]) for k in params if k.startswith("translation_")
-                    and len(pair := k[len("translation_"):].split("_to_")) == 2}
+        t5_pairs = {
+            (pair[0], pair[1])
+            for k in params
+            if k.startswith("translation_") and len(pair := k[len("translation_") :].split("_to_")) == 2
+        }
         return t5_pairs or None
 
     def _check_pair(self, source: str, target: str) -> None:
@@ -180,7 +215,7 @@ class Translation(TextToText):
             counts, breaks = plan
             translated: list[str] = []
             for count in counts:
-                translated.append(" ".join(out[self.output_key] for out in outputs[at:at + count]))
+                translated.append(" ".join(out[self.output_key] for out in outputs[at : at + count]))
                 at += count
             text = translated[0] + "".join(sep + para for sep, para in zip(breaks, translated[1:], strict=True))
             results.append({self.output_key: text})
@@ -190,8 +225,10 @@ class Translation(TextToText):
         source, target = task_options.get("source"), task_options.get("target")
         if not source or not target:
             raise UnsupportedLanguageError("A chat model needs source= and target= language codes to translate.")
-        return (f"Translate the following {language_name(source)} text into {language_name(target)}. "
-                f"Reply with the translation only.\n\n{text}")
+        return (
+            f"Translate the following {language_name(source)} text into {language_name(target)}. "
+            f"Reply with the translation only.\n\n{text}"
+        )
 
     def _seq2seq_options(self, **task_options: Any) -> dict[str, Any]:
         source, target = task_options.get("source"), task_options.get("target")

@@ -9,8 +9,8 @@ from transformers import AutoModelForSequenceClassification, pipeline
 
 from .. import models
 from ..errors import InputError, TaskMismatchError
-from ..options import option
 from .base import Task
+from .call_options import option
 from .registry import register
 
 
@@ -32,11 +32,20 @@ class ZeroShot(Task):
     name = "zero-shot"
     aliases = ("zero-shot-classification",)
     default_model = "facebook/bart-large-mnli"
+    export_format = "onnx"  # an NLI classifier's export runs zero-shot classification
+
+    @classmethod
+    def export_auto_class(cls, config: Any) -> type:
+        return AutoModelForSequenceClassification
+
     options = ZeroShotOptions
 
     def _build(self, *, allow_pickle: bool) -> None:
         models.require_head(
-            self.config, self.ref, suffixes=("ForSequenceClassification",), task="zero-shot (NLI)",
+            self.config,
+            self.ref,
+            suffixes=("ForSequenceClassification",),
+            task="zero-shot (NLI)",
             hint="Zero-shot needs a model fine-tuned on NLI (MNLI, XNLI), e.g. facebook/bart-large-mnli.",
         )
         label2id = {str(k).lower(): v for k, v in (self.config.label2id or {}).items()}
@@ -47,9 +56,7 @@ class ZeroShot(Task):
                 "classify(texts, model=...) without labels=."
             )
         model = self._load(AutoModelForSequenceClassification, allow_pickle=allow_pickle)
-        self.pipeline = pipeline(
-            "zero-shot-classification", model=model, tokenizer=self.tokenizer, device=self.device
-        )
+        self.pipeline = pipeline("zero-shot-classification", model=model, tokenizer=self.tokenizer, device=self.device)
 
     def _predict(self, batch: list[str], options: ZeroShotOptions) -> list[Any]:
         labels, top_k = options.labels, options.top_k
@@ -58,9 +65,7 @@ class ZeroShot(Task):
             extra["hypothesis_template"] = options.hypothesis_template
         if not labels or not all(isinstance(label, str) and label.strip() for label in labels):
             raise InputError(f"labels must be a non-empty list of non-empty strings, got {labels!r}.")
-        outputs = self.pipeline(
-            batch, candidate_labels=list(labels), batch_size=len(batch) * len(labels), **extra
-        )
+        outputs = self.pipeline(batch, candidate_labels=list(labels), batch_size=len(batch) * len(labels), **extra)
         if top_k is not None:
             outputs = [{**out, "labels": out["labels"][:top_k], "scores": out["scores"][:top_k]} for out in outputs]
         return outputs

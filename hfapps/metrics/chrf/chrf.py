@@ -11,7 +11,9 @@ class Chrf(evaluate.Metric):
             description="sacreBLEU chrF corpus score (0-100), one reference per prediction.",
             citation="Popovic, 2015. chrF: character n-gram F-score for automatic MT evaluation.",
             inputs_description="predictions: list of str; references: list of str; word_order (0 = chrF, 2 = chrF++).",
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, word_order=0):

@@ -13,7 +13,9 @@ class Rouge(evaluate.Metric):
             description="ROUGE F-measures with Porter stemming; rougeLsum splits summaries on newlines.",
             citation="Lin, 2004. ROUGE: A Package for Automatic Evaluation of Summaries.",
             inputs_description="predictions: list of str; references: list of str. use_stemmer (default True).",
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, use_stemmer=True):

@@ -11,7 +11,9 @@ class SacreBleu(evaluate.Metric):
             description="sacreBLEU corpus score (0-100), one reference per prediction.",
             citation="Post, 2018. A Call for Clarity in Reporting BLEU Scores.",
             inputs_description="predictions: list of str; references: list of str.",
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, tokenize="13a", lowercase=False):

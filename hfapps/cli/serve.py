@@ -1,0 +1,100 @@
+"""`hfapps serve --model TASK=MODEL ...`: its flags, read into a `ServeConfig` (the server is `hfapps.serving`).
+
+hfapps serve --model sentiment=runs/sentiment --port 8000
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import InputError
+from ..serving.app import serve
+from ..serving.config import ServeConfig
+
+
+def add(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="serve models over HTTP: a REST API and a web page")
+    defaults = ServeConfig(models=[])
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="TASK=MODEL",
+        required=True,
+        help="a task and its model (a Hub id, a local or `hfapps train` folder, a GGUF file); repeat for more tasks",
+    )
+    parser.add_argument("--host", default=defaults.host, help="address to bind (anything but loopback needs --api-key)")
+    parser.add_argument("--port", type=int, default=defaults.port)
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("HFAPPS_API_KEY"),
+        help="required on every request (X-API-Key header); default $HFAPPS_API_KEY",
+    )
+    parser.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=defaults.max_wait_ms,
+        help="how long a request waits for others to share its batch",
+    )
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=defaults.max_batch_size,
+        help="inputs gathered into one batch at most (1: no batching)",
+    )
+    parser.add_argument(
+        "--max-batch-tokens", type=int, default=defaults.max_batch_tokens, help="padded tokens per model batch at most"
+    )
+    parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes)
+    parser.add_argument("--max-texts", type=int, default=defaults.max_texts, help="inputs per request at most")
+    parser.add_argument("--max-chars", type=int, default=defaults.max_chars, help="characters per input at most")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=defaults.max_new_tokens,
+        help="the most tokens a request may ask summarize/translate to generate",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="server processes (each loads its own models)")
+    parser.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=defaults.graceful_timeout,
+        help="on SIGTERM, seconds the requests in flight may take to finish",
+    )
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None)
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.set_defaults(run=run)
+
+
+def run(args: Any, argv: list[str]) -> int:
+    serve(config_from_arguments(args))
+    return 0
+
+
+def config_from_arguments(args: Any) -> ServeConfig:
+    pairs = []
+    for given in args.model:
+        task, sep, model = given.partition("=")
+        if not sep or not task or not model:
+            raise InputError(f"--model takes TASK=MODEL (e.g. sentiment=runs/sentiment), got {given!r}.")
+        pairs.append((task.strip(), model.strip()))
+    return ServeConfig(
+        models=pairs,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        max_wait_ms=args.max_wait_ms,
+        max_batch_size=args.max_batch_size,
+        max_batch_tokens=args.max_batch_tokens,
+        max_body_bytes=args.max_body_bytes,
+        max_texts=args.max_texts,
+        max_chars=args.max_chars,
+        max_new_tokens=args.max_new_tokens,
+        device=args.device,
+        dtype=args.dtype,
+        trust_remote_code=args.trust_remote_code,
+        workers=args.workers,
+        graceful_timeout=args.graceful_timeout,
+    )

@@ -1,0 +1,95 @@
+"""Training runs on the tiny models and data, a few steps each, shared by the tests that need a trained folder."""
+
+from hfapps.training.runner import train
+
+FAST = [
+    "--max_steps",
+    "4",
+    "--logging_steps",
+    "1",
+    "--eval_strategy",
+    "steps",
+    "--eval_steps",
+    "2",
+    "--save_strategy",
+    "steps",
+    "--save_steps",
+    "2",
+    "--per_device_train_batch_size",
+    "8",
+    "--per_device_eval_batch_size",
+    "8",
+    "--dataset_name",
+    "",
+    "--max_train_samples",
+    "48",
+    "--load_best_model_at_end",
+    "false",
+    "--early_stopping_patience",
+    "0",
+]
+
+
+def recipe_run(name, tiny, data, out, extra=(), callbacks=()):
+    """A few-step run of shipped recipe `name` on tiny models and data."""
+    args = {
+        "sentiment": [
+            "--model_name_or_path",
+            tiny["classifier"],
+            "--train_file",
+            data["sentiment"]["train"],
+            "--validation_file",
+            data["sentiment"]["validation"],
+            "--text_column",
+            "text",
+        ],
+        "classification": [
+            "--model_name_or_path",
+            tiny["classifier"],
+            "--train_file",
+            data["sentiment"]["train"],
+            "--label_list",
+            "NEGATIVE",
+            "POSITIVE",
+            "--dropout",
+            "0.2",
+        ],
+        "summarization": [
+            "--model_name_or_path",
+            tiny["t5"],
+            "--train_file",
+            data["summary"]["train"],
+            "--validation_file",
+            data["summary"]["validation"],
+            "--max_target_length",
+            "8",
+        ],
+        "translation": [
+            "--model_name_or_path",
+            tiny["t5"],
+            "--train_file",
+            data["pairs"]["train"],
+            "--validation_file",
+            data["pairs"]["validation"],
+            "--source_lang",
+            "en",
+            "--target_lang",
+            "de",
+            "--max_target_length",
+            "8",
+        ],
+        "question_answering": [
+            "--model_name_or_path",
+            tiny["qa"],
+            "--train_file",
+            data["qa"]["train"],
+            "--validation_file",
+            data["qa"]["validation"],
+            "--max_seq_length",
+            "48",
+            "--doc_stride",
+            "16",
+        ],
+        "mlm": ["--model_name_or_path", tiny["classifier"], "--train_file", data["sentiment"]["train"]],
+    }[name]
+    return train(name, [*FAST, *args, "--output_dir", str(out), *extra], callbacks=callbacks)
