@@ -105,7 +105,17 @@ def export(model: Any, tokenizer: Any, folder: str, *, quantize: str, tokens: di
 
 
 def compute_type(runtime: dict[str, Any], device: torch.device) -> str:
-    """The compute type an export runs with on `device`: as it was written ("default")."""
+    """The compute type an export runs with on `device`: as it was written ("default"), except an int8 export on a
+    CPU whose int8 products saturate (x86 without VNNI, `cpu.Cpu.int8_saturates`), which runs in float32 (its int8
+    weights widened at load). There CTranslate2's int8 GEMMs (oneDNN's AVX2 kernels) sum u8 x s8 pairs in 16 bits
+    and leave the overflow to the caller: measured on SmolLM2 chat (benchmarks/RESULTS.md, "int8 on every CPU"),
+    int8 kept 0.7 of the first greedy tokens of float32 on average on the AVX2 path against 4.2 with VNNI. This
+    CTranslate2 build offers no int16 on these CPUs, so float32 is the exact fallback."""
+    if device.type == "cpu" and runtime.get("quantize") == "int8":
+        from ..cpu import cpu
+
+        if cpu().int8_saturates:
+            return "float32"
     return "default"
 
 
@@ -132,8 +142,10 @@ def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any]) -
 
 
 def int8_plan(here: Any) -> str:
-    """What a CTranslate2 int8 export runs as on the CPU `here` (a `cpu.Cpu`), in words."""
-    return "int8 (CTranslate2's int8_float32 on CPUs)"
+    """What a CTranslate2 int8 export runs as on the CPU `here` (a `cpu.Cpu`), in words (`compute_type`)."""
+    if here.int8_saturates:
+        return "float32 (int8 weights widened at load: int8 products saturate on this CPU)"
+    return "int8 (CTranslate2's int8_float32: int8 products, float32 elsewhere)"
 
 
 class Ct2Model:

@@ -185,8 +185,12 @@ class Task:
 
     @property
     def precision(self) -> str:
-        """The weights' number format: the dtype, or an export's quantization ("int8")."""
+        """The weights' number format: the dtype, or what an export runs as on this CPU (ONNX "int8"; a CTranslate2
+        compute type such as "int8_float32")."""
         exported = runtimes.runtime_of(self.meta)
+        engine = getattr(getattr(self, "exported", None), "engine", None)
+        if engine is not None and getattr(engine, "compute_type", None):
+            return str(engine.compute_type)
         if exported and exported.get("quantize", "none") != "none":
             return str(exported["quantize"])
         return str(self.dtype).replace("torch.", "")

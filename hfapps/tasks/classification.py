@@ -86,13 +86,7 @@ class ClassificationTraining(TaskTraining):
             encoded["labels"] = [self._index(v) for v in batch[label]]
             return encoded
 
-        return split.map(
-            encode,
-            batched=True,
-            remove_columns=split.column_names,
-            num_proc=self.args.preprocessing_num_workers,
-            desc="Tokenizing",
-        )
+        return self.encoded(split, encode, tokenizer)
 
     def compute_metrics(self):
         accuracy, prf = metrics.load("accuracy"), metrics.load("precision_recall_f1")

@@ -45,13 +45,7 @@ class MaskedLMTraining(TaskTraining):
                 return_special_tokens_mask=True,
             )
 
-        return split.map(
-            encode,
-            batched=True,
-            remove_columns=split.column_names,
-            num_proc=self.args.preprocessing_num_workers,
-            desc="Tokenizing",
-        )
+        return self.encoded(split, encode, tokenizer)
 
     def collator(self, tokenizer, model):
         return DataCollatorForLanguageModeling(tokenizer, mlm_probability=self.args.mlm_probability)

@@ -113,13 +113,7 @@ class QuestionAnsweringTraining(TaskTraining):
             encoded["start_positions"], encoded["end_positions"] = starts, ends
             return encoded
 
-        return split.map(
-            encode,
-            batched=True,
-            remove_columns=split.column_names,
-            num_proc=self.args.preprocessing_num_workers,
-            desc="Tokenizing",
-        )
+        return self.encoded(split, encode, tokenizer)
 
     def helper_inputs(self, split: Dataset) -> list[Any]:
         question, context, _ = self.columns()

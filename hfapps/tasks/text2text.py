@@ -84,6 +84,7 @@ class TextToText(Task):
         if self.runtime == "ctranslate2":  # an `hfapps export --format ctranslate2` folder
             seq2seq = bool(self.config.is_encoder_decoder)
             exported = self._load(AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM, allow_pickle=False)
+            self.exported = exported  # its engine's compute type is this task's precision
             if seq2seq:
                 self.ct2 = ct2.Seq2SeqRunner(exported, self.tokenizer, self.name, self.max_input_tokens)
             else:
@@ -225,13 +226,7 @@ class Seq2SeqTraining(TaskTraining):
             )["input_ids"]
             return encoded
 
-        return split.map(
-            encode,
-            batched=True,
-            remove_columns=split.column_names,
-            num_proc=self.args.preprocessing_num_workers,
-            desc="Tokenizing",
-        )
+        return self.encoded(split, encode, tokenizer)
 
     def collator(self, tokenizer, model):
         return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)

@@ -7,6 +7,8 @@ knowing which task it runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, ClassVar
 
 from datasets import Dataset, DatasetDict
@@ -46,6 +48,23 @@ class TaskTraining:
 
     def __init__(self, args: DataArguments) -> None:
         self.args = args
+
+    def encoded(self, split: Dataset, encode: Any, tokenizer: Any) -> Dataset:
+        """`split` through `encode` (a batched function of this task's columns), its own columns removed. The
+        result's fingerprint is derived from the split's, the task's settings and the tokenizer's name and size,
+        so datasets never hashes `encode` itself: dill pickles a closure with everything it reaches, which took
+        minutes per call once a module had been imported twice."""
+        settings = {key: repr(value) for key, value in sorted(vars(self.args).items())}
+        key = [split._fingerprint, type(self).__qualname__, settings]
+        key += [getattr(tokenizer, "name_or_path", ""), len(tokenizer), type(tokenizer).__name__]
+        return split.map(
+            encode,
+            batched=True,
+            remove_columns=split.column_names,
+            num_proc=self.args.preprocessing_num_workers,
+            desc="Tokenizing",
+            new_fingerprint=hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16],
+        )
 
     def load_sample(self) -> Dataset:
         """hfapps' sample data for this task, its columns renamed to the recipe's column names."""

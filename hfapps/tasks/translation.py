@@ -7,6 +7,7 @@ language codes; a `hfapps train` translation output; or a causal chat model, pro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class TranslationTraining(Seq2SeqTraining):
             return split.map(
                 lambda row: {source: row["translation"][source], target: row["translation"][target]},
                 remove_columns=["translation"],
+                new_fingerprint=hashlib.sha256(f"{split._fingerprint} {source} {target}".encode()).hexdigest()[:16],
             )
 
         return DatasetDict({name: flatten(split) for name, split in splits.items()})

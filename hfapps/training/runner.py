@@ -122,7 +122,7 @@ def train(
 
     # Everything below is written by the main process only.
     out = training_args.output_dir
-    report.write_json(os.path.join(out, META_FILE), spec.meta(tokenizer, model.config))
+    report.write_json(os.path.join(out, META_FILE), {"task": data_args.task, **spec.meta(tokenizer, model.config)})
     if spec.scorable():
         for split_name in ("validation", "test"):
             if split_name in splits:

@@ -3,35 +3,9 @@
 import json
 
 import pytest
+from runs import FAST
 
 from hfapps.cli import main
-
-FAST = [
-    "--max_steps",
-    "4",
-    "--logging_steps",
-    "1",
-    "--eval_strategy",
-    "steps",
-    "--eval_steps",
-    "2",
-    "--save_strategy",
-    "steps",
-    "--save_steps",
-    "2",
-    "--per_device_train_batch_size",
-    "8",
-    "--per_device_eval_batch_size",
-    "8",
-    "--dataset_name",
-    "",
-    "--max_train_samples",
-    "48",
-    "--load_best_model_at_end",
-    "false",
-    "--early_stopping_patience",
-    "0",
-]
 
 
 def test_cli_train_recipes_and_evaluate(tiny, data, tmp_path, capsys):

@@ -6,7 +6,6 @@ import os
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hfapps.cli import main
 from hfapps.compress.export import export
@@ -15,30 +14,12 @@ from hfapps.runtimes import smoothing
 from hfapps.tasks import task_class
 
 from conftest import need_module
-from tiny_models import sentences
+from tiny_models import logits, sentences, wide_channels
 
 
 @pytest.fixture(scope="module")
 def onnx_runtime():
     return need_module("onnxruntime")
-
-
-def wide_channels(path: str) -> tuple[torch.nn.Module, object]:
-    """The tiny classifier with three channels of every LayerNorm 30x wider, as fine-tuned encoders have them, and
-    weights 5x larger than at initialization, so that the products' errors reach the logits as in a trained model."""
-    model = AutoModelForSequenceClassification.from_pretrained(path).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight[[1, 7, 20]] *= 30
-            elif isinstance(module, torch.nn.Linear):
-                module.weight *= 5
-    return model, AutoTokenizer.from_pretrained(path)
-
-
-def logits(model, tokenizer, texts):
-    with torch.no_grad():
-        return model(**tokenizer(texts, return_tensors="pt", padding=True)).logits
 
 
 def test_smoothing_keeps_the_function_and_scales_each_layer_norm_output_once(tiny):

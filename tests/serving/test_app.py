@@ -20,21 +20,6 @@ from hfapps.cli.sharding import free_port
 from servers import Server, request
 
 
-@pytest.fixture(scope="module")
-def server(tiny):
-    running = Server(
-        {"sentiment": tiny["classifier"], "answer": tiny["qa"], "summarize": tiny["t5"], "classify": tiny["nli"]},
-        "--max-texts",
-        "50",
-        "--max-chars",
-        "2000",
-        "--max-wait-ms",
-        "20",
-    )
-    yield running
-    running.stop()
-
-
 def same_labels(got: list[dict], expected: list[dict]) -> bool:
     """Labels identical, scores equal up to float rounding (requests batched together pad differently)."""
     return len(got) == len(expected) and all(

@@ -6,24 +6,6 @@ import pytest
 
 import hfapps
 
-from servers import Server
-
-
-@pytest.fixture(scope="module")
-def server(tiny):
-    running = Server(
-        {"sentiment": tiny["classifier"], "answer": tiny["qa"], "summarize": tiny["t5"], "classify": tiny["nli"]},
-        "--max-texts",
-        "50",
-        "--max-chars",
-        "2000",
-        "--max-wait-ms",
-        "20",
-    )
-    yield running
-    running.stop()
-
-
 TEXTS = ["the film was great", "this phone is terrible today", "a zebra", "our hotel seemed quiet in Paris"]
 
 

@@ -5,22 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import need_module
-from servers import Server, chromium_path
-
-
-@pytest.fixture(scope="module")
-def server(tiny):
-    running = Server(
-        {"sentiment": tiny["classifier"], "answer": tiny["qa"], "summarize": tiny["t5"], "classify": tiny["nli"]},
-        "--max-texts",
-        "50",
-        "--max-chars",
-        "2000",
-        "--max-wait-ms",
-        "20",
-    )
-    yield running
-    running.stop()
+from servers import chromium_path
 
 
 @pytest.mark.slow

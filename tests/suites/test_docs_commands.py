@@ -27,7 +27,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 RECIPES = os.path.join(REPO, "hfapps", "recipes")
 
 
-SHELL_START = re.compile(r"^(hfapps|python|accelerate|make|bash|\.venv/bin/)\b")
+SHELL_START = re.compile(
+    r"^(hfapps|python|accelerate|make|bash|mkdocs|ruff|mypy|lint-imports|pre-commit|\.venv/bin/)\b"
+)
+
+#: The documents whose commands run here: the README, the contributors' guide and every page of the manual.
+DOC_FILES = ["README.md", "CONTRIBUTING.md"] + sorted(
+    os.path.join("docs", name) for name in os.listdir(os.path.join(REPO, "docs")) if name.endswith(".md")
+)
 
 
 #: Commands that are not run here, and why.
@@ -38,7 +45,8 @@ NOT_RUN = {
     "bash .ci/run": "the CI script itself",
     "accelerate launch --cpu --num_processes 2": "the README names it as what not to do (one process only)",
     "make bench": "the benchmarks take about an hour; each is a script run by hand (benchmarks/RESULTS.md)",
-    ".venv/bin/jupyter lab notebooks/": "an interactive server; tests/test_notebooks.py executes every notebook",
+    ".venv/bin/jupyter lab notebooks/": "an interactive server; tests/suites/test_notebooks.py executes every notebook",
+    "mkdocs serve": "an interactive server; tests/suites/test_docs_site.py serves the manual and reads it in Chromium",
     "python benchmarks/bench_export.py --task question_answering --qa_train_samples 3000 --qa_questions 1000": (
         "the benchmark behind the README's QA table (it trains a reader for 11 minutes); benchmarks are run by "
         "hand (benchmarks/RESULTS.md)"
@@ -53,8 +61,10 @@ NOT_RUN = {
 }
 
 
-#: Commands that run in the repository itself: the quickstart uses the real packaged models.
+#: Commands that run in the repository itself: the quickstart uses the real packaged models; the checks read the
+#: source tree.
 IN_REPO = {"make quickstart", ".venv/bin/python scripts/quickstart.py", "python scripts/quickstart.py"}
+CHECKS = {"ruff check . && ruff format --check .", "lint-imports", "mypy", "mkdocs build --strict"}
 
 
 #: An inline README command that needs the output of others first (run before it in the same folder).
@@ -96,20 +106,38 @@ def _join_continuations(lines: list[str]) -> list[str]:
     return [re.sub(r"\s+#\s.*$", "", line) for line in joined if line and not line.startswith("#")]
 
 
+def _read(name: str) -> str:
+    return open(os.path.join(REPO, name), encoding="utf-8").read()
+
+
+def doc_blocks() -> dict[str, list[str]]:
+    """Every ```bash block of the documents, by "file:index"; a block that two documents share runs once."""
+    found: dict[str, list[str]] = {}
+    for name in DOC_FILES:
+        for index, block in enumerate(re.findall(r"```bash\n(.*?)```", _read(name), re.S)):
+            commands = _join_continuations(block.splitlines())
+            if commands and commands not in found.values():
+                found[f"{name}:{index}"] = commands
+    return found
+
+
 def readme_blocks() -> list[list[str]]:
-    text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
-    return [_join_continuations(block.splitlines()) for block in re.findall(r"```bash\n(.*?)```", text, re.S)]
+    return [commands for key, commands in doc_blocks().items() if key.startswith("README.md:")]
 
 
-def readme_inline() -> list[str]:
-    text = re.sub(r"```.*?```", "", open(os.path.join(REPO, "README.md"), encoding="utf-8").read(), flags=re.S)
+def doc_inline() -> list[str]:
+    """Commands written inline (`...`) in the documents' prose, each once."""
     found = []
-    for span in re.findall(r"`([^`\n]+)`", text):
-        # a command, not the name of one (`hfapps train`), a path (`hfapps/data.py`) or a pattern (`<task>`)
-        words = span.split()
-        is_command = len(words) >= 3 or (len(words) == 2 and (words[0] == "make" or words[0].endswith("python")))
-        if SHELL_START.match(span) and is_command and "<" not in span and span not in found:
-            found.append(span)
+    for name in DOC_FILES:
+        text = re.sub(r"```.*?```", "", _read(name), flags=re.S)
+        for span in re.findall(r"`([^`\n]+)`", text):
+            # a command, not the name of one (`hfapps train`), a path (`hfapps/data.py`) or a pattern (`<task>`)
+            words = span.split()
+            is_command = len(words) >= 3 or (
+                len(words) == 2 and (words[0] in ("make", "mkdocs") or words[0].endswith("python"))
+            )
+            if SHELL_START.match(span) and is_command and "<" not in span and span not in found:
+                found.append(span)
     return found
 
 
@@ -301,6 +329,10 @@ def _sandbox(world) -> str:
 
 
 def _run(command: str, cwd: str, env: dict) -> None:
+    if command in CHECKS:
+        cwd = REPO  # they check the source tree
+    elif command.startswith("pre-commit"):
+        cwd = _git_repository(cwd)
     if "../shared/data" in command and not os.path.isdir(SHARED_DATA):
         missing("../shared/data")
     done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
@@ -312,6 +344,13 @@ def _run(command: str, cwd: str, env: dict) -> None:
         if flag in words:
             target = os.path.join(cwd, words[words.index(flag) + 1])
             assert check(target), f"`{command}` exited 0 but wrote no {target}"
+
+
+def _git_repository(cwd: str) -> str:
+    """A git repository holding the project's hook configuration, as a clone would: where `pre-commit` runs."""
+    subprocess.run(["git", "init", "-q", cwd], check=True)
+    shutil.copy(os.path.join(REPO, ".pre-commit-config.yaml"), cwd)
+    return cwd
 
 
 def _run_script(commands: list[str], world) -> None:
@@ -355,25 +394,32 @@ def _run_all(commands: list[str], world, cwd: str | None = None, gpu: bool = Fal
 
 def test_the_docs_have_commands():
     """The collectors find what they should (a broken regex would silently test nothing)."""
-    blocks, inline = readme_blocks(), readme_inline()
-    assert len(blocks) >= 5 and sum(map(len, blocks)) >= 20, blocks
+    blocks, inline = readme_blocks(), doc_inline()
+    assert len(blocks) >= 5 and sum(map(len, blocks)) >= 15, blocks
+    assert {key.split(":")[0] for key in doc_blocks()} >= {
+        "README.md",
+        "CONTRIBUTING.md",
+        "docs/training.md",
+        "docs/export.md",
+        "docs/serving.md",
+    }
     assert "hfapps train mlm --train_file my_domain.jsonl" in inline, inline
     assert len(os.listdir(RECIPES)) >= 7
     commands, fragments = recipe_commands(os.path.join(RECIPES, "sentiment.yaml"))
     assert commands == ["hfapps train recipes/sentiment.yaml"], commands
     assert fragments == ["--train_file my.tsv --validation_file dev.tsv --text_column sentence"], fragments
-    assert "hfapps/train.py" in docstring_commands()
+    assert "hfapps/training/runner.py" in docstring_commands()
     for dependency in DEPENDS.values():
         assert set(dependency) <= set(inline)
 
 
-@pytest.mark.parametrize("index", range(len(readme_blocks())), ids=lambda i: f"block{i}")
-def test_readme_block(index, world):
-    _run_all(readme_blocks()[index], world)
+@pytest.mark.parametrize("block", sorted(doc_blocks()))
+def test_doc_block(block, world):
+    _run_all(doc_blocks()[block], world)
 
 
-@pytest.mark.parametrize("command", readme_inline())
-def test_readme_inline(command, world):
+@pytest.mark.parametrize("command", doc_inline())
+def test_doc_inline(command, world):
     if command in NOT_RUN or command in IN_REPO:
         pytest.skip(NOT_RUN.get(command, "run by test_quickstart_commands"))
     _run_all([*DEPENDS.get(command, []), command], world)
@@ -406,7 +452,7 @@ def test_docstring_commands(module, world):
 
 
 def gpu_commands() -> list[str]:
-    everything = [*sum(readme_blocks(), []), *readme_inline(), *sum(docstring_commands().values(), [])]
+    everything = [*sum(doc_blocks().values(), []), *doc_inline(), *sum(docstring_commands().values(), [])]
     for recipe in _recipe_files():
         everything += recipe_commands(os.path.join(RECIPES, recipe))[0]
     return sorted({command for command in everything if GPU_CONFIGS.search(command)})
@@ -429,7 +475,7 @@ def test_quickstart_commands():
     if not os.path.exists(os.path.join(venv, ".installed")):
         missing(f"a `make install` environment (no {venv}/.installed)")
     env = {**os.environ, "VENV": venv, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    inline = [c for c in readme_inline() if c in IN_REPO]
+    inline = [c for c in doc_inline() if c in IN_REPO]
     for command in dict.fromkeys(["make quickstart", *inline]):
         done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"`{command}` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from runs import flags
 
 from conftest import missing
 from tiny_models import make_classifier, write_sentiment_data
@@ -17,24 +18,10 @@ pytestmark = pytest.mark.slow
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
 
 
-TINY_RUN = [
-    "--dataset_name",
-    "",
-    "--text_column",
-    "text",
-    "--max_steps",
-    "6",
-    "--logging_steps",
-    "1",
-    "--per_device_train_batch_size",
-    "8",
-    "--load_best_model_at_end",
-    "false",
-    "--eval_strategy",
-    "no",
-    "--save_strategy",
-    "no",
-]
+TINY_RUN = flags(
+    "--dataset_name '' --text_column text --max_steps 6 --logging_steps 1 "
+    "--per_device_train_batch_size 8 --load_best_model_at_end false --eval_strategy no --save_strategy no"
+)
 
 
 def run_json(folder):

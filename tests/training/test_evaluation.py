@@ -3,31 +3,10 @@
 import json
 
 import pytest
+from runs import STEPS
 
 from hfapps.cli import main
 from hfapps.training.runner import train
-
-STEPS = [
-    "--max_steps",
-    "2",
-    "--logging_steps",
-    "1",
-    "--eval_strategy",
-    "no",
-    "--save_strategy",
-    "steps",
-    "--save_steps",
-    "1",
-    "--per_device_train_batch_size",
-    "8",
-    "--per_device_eval_batch_size",
-    "8",
-    "--load_best_model_at_end",
-    "false",
-    "--early_stopping_patience",
-    "0",
-]
-
 
 EVALUATED = {
     "sentiment": ("sentiment", "classifier", "sentiment", ["--text_column", "text"]),

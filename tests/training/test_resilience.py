@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from runs import SIX_STEPS
 from transformers import Trainer, TrainerCallback
 
 import hfapps
@@ -15,31 +16,6 @@ from hfapps.models import COMPLETE_MARKER
 from hfapps.training.runner import train
 
 from tiny_models import write_sentiment_data
-
-RUN = [
-    "--dataset_name",
-    "",
-    "--text_column",
-    "text",
-    "--max_steps",
-    "6",
-    "--logging_steps",
-    "1",
-    "--eval_strategy",
-    "steps",
-    "--eval_steps",
-    "2",
-    "--save_strategy",
-    "steps",
-    "--save_steps",
-    "2",
-    "--per_device_train_batch_size",
-    "8",
-    "--load_best_model_at_end",
-    "false",
-    "--early_stopping_patience",
-    "0",
-]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +27,7 @@ def run(tiny, data, out, *extra, callbacks=()):
     return train(
         "sentiment",
         [
-            *RUN,
+            *SIX_STEPS,
             "--model_name_or_path",
             tiny["classifier"],
             "--train_file",

@@ -11,7 +11,7 @@ import pytest
 import sacrebleu
 import yaml
 from rouge_score import rouge_scorer
-from runs import FAST, recipe_run
+from runs import FAST, STEPS, recipe_run, sentiment_args
 from sklearn import metrics as sklearn_metrics
 from transformers import Trainer, TrainerCallback
 
@@ -260,44 +260,6 @@ def test_report_to_an_unknown_or_missing_integration_is_refused_before_training(
         with pytest.raises(RecipeError, match="pip install wandb"):
             recipe_run("sentiment", tiny, data, tmp_path / "b", ["--report_to", "wandb"])
     assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
-
-
-STEPS = [
-    "--max_steps",
-    "2",
-    "--logging_steps",
-    "1",
-    "--eval_strategy",
-    "no",
-    "--save_strategy",
-    "steps",
-    "--save_steps",
-    "1",
-    "--per_device_train_batch_size",
-    "8",
-    "--per_device_eval_batch_size",
-    "8",
-    "--load_best_model_at_end",
-    "false",
-    "--early_stopping_patience",
-    "0",
-]
-
-
-def sentiment_args(tiny, data, out):
-    return [
-        "--model_name_or_path",
-        tiny["classifier"],
-        "--train_file",
-        data["sentiment"]["train"],
-        "--validation_file",
-        data["sentiment"]["validation"],
-        "--text_column",
-        "text",
-        "--output_dir",
-        str(out),
-        *STEPS,
-    ]
 
 
 def test_command_line_files_win_over_the_recipes_hub_dataset(tiny, data, tmp_path):
