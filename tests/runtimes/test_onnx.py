@@ -155,3 +155,44 @@ def test_a_texts_int8_result_does_not_depend_on_its_batch(tiny, tmp_path):
             assert [round(r["score"], 5) for r in mixed] == [round(r["score"], 5) for r in task(reviews, batch_size=1)]
     assert shifts["static"] < 1e-5, shifts
     assert shifts["dynamic"] > 100 * max(shifts["static"], 1e-7), shifts
+
+
+def test_the_vocabulary_is_stored_in_int8_and_read_back_row_by_row(tmp_path):
+    """`int8_embeddings` stores a vocabulary-sized Gather table in int8 with a scale per row, and the graph gives
+    the float32 rows back within half a step of each row's scale; small tables (positions) stay float32."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hfapps.runtimes.onnx import int8_embeddings
+
+    rng = np.random.default_rng(0)
+    vocabulary = (rng.standard_normal((2048, 8)) * rng.uniform(0.01, 3, (2048, 1))).astype(np.float32)
+    positions = rng.standard_normal((16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["vocabulary", "ids"], ["words"], name="words"),
+            helper.make_node("Gather", ["positions", "places"], ["where"], name="where"),
+            helper.make_node("Add", ["words", "where"], ["out"]),
+        ],
+        "g",
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, [None, None]),
+            helper.make_tensor_value_info("places", TensorProto.INT64, [None, None]),
+        ],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, None, 8])],
+        [numpy_helper.from_array(vocabulary, "vocabulary"), numpy_helper.from_array(positions, "positions")],
+    )
+    path = str(tmp_path / "model.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    feed = {"ids": rng.integers(0, 2048, (3, 5)), "places": np.tile(np.arange(5), (3, 1))}
+    before = onnxruntime.InferenceSession(path).run(["out"], feed)[0]
+    int8_embeddings(path)
+    stored = {init.name: init.data_type for init in onnx.load(path).graph.initializer}
+    assert stored["vocabulary_int8"] == TensorProto.INT8 and "vocabulary" not in stored
+    assert stored["positions"] == TensorProto.FLOAT
+    after = onnxruntime.InferenceSession(path).run(["out"], feed)[0]
+    step = np.abs(vocabulary).max(axis=1)[feed["ids"]][..., None] / 127
+    assert (np.abs(after - before) <= step / 2 + 1e-6).all()
+    assert np.abs(after - before).max() > 0  # it was quantized
