@@ -244,7 +244,7 @@ def int8_embeddings(path: str, *, min_rows: int = 1024) -> None:
     initializers = {init.name: init for init in graph.initializer}
     for index, node in reversed(list(enumerate(graph.node))):
         name = node.input[0] if node.op_type == "Gather" and node.input else None
-        if name not in initializers or list(node.attribute) and helper.get_node_attribute_value(node, "axis") != 0:
+        if name not in initializers or next((a.i for a in node.attribute if a.name == "axis"), 0) != 0:
             continue
         table = numpy_helper.to_array(initializers[name])
         if table.ndim != 2 or table.shape[0] < min_rows or table.dtype != np.float32:

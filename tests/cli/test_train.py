@@ -3,9 +3,10 @@
 import json
 
 import pytest
-from runs import FAST
 
 from hfapps.cli import main
+
+from runs import FAST
 
 
 def test_cli_train_recipes_and_evaluate(tiny, data, tmp_path, capsys):

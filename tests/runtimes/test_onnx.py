@@ -152,7 +152,8 @@ def test_a_texts_int8_result_does_not_depend_on_its_batch(tiny, tmp_path):
         shifts[name] = float((alone - scores(reviews + longer)[: len(reviews)]).abs().max())
         if name == "static":  # and through the helper, which sorts and splits batches as it likes
             mixed = task(reviews + longer, batch_size=16)[: len(reviews)]
-            assert [round(r["score"], 5) for r in mixed] == [round(r["score"], 5) for r in task(reviews, batch_size=1)]
+            alone_scores = [r["score"] for r in task(reviews, batch_size=1)]
+            assert max(abs(r["score"] - a) for r, a in zip(mixed, alone_scores)) < 1e-4
     assert shifts["static"] < 1e-5, shifts
     assert shifts["dynamic"] > 100 * max(shifts["static"], 1e-7), shifts
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from runs import flags
 
 from conftest import missing
+from runs import flags
 from tiny_models import make_classifier, write_sentiment_data
 
 pytestmark = pytest.mark.slow

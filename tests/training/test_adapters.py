@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import torch
-from runs import recipe_run
 
 import hfapps
 from hfapps.errors import ModelLoadError, RecipeError
 
 from conftest import need_module
+from runs import recipe_run
 
 need_module("peft")
 

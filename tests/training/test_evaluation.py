@@ -3,10 +3,11 @@
 import json
 
 import pytest
-from runs import STEPS
 
 from hfapps.cli import main
 from hfapps.training.runner import train
+
+from runs import STEPS
 
 EVALUATED = {
     "sentiment": ("sentiment", "classifier", "sentiment", ["--text_column", "text"]),

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from runs import SIX_STEPS
 from transformers import Trainer, TrainerCallback
 
 import hfapps
@@ -15,6 +14,7 @@ from hfapps.errors import ModelLoadError, NonFiniteLossError
 from hfapps.models import COMPLETE_MARKER
 from hfapps.training.runner import train
 
+from runs import SIX_STEPS
 from tiny_models import write_sentiment_data
 
 

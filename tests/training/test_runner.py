@@ -11,7 +11,6 @@ import pytest
 import sacrebleu
 import yaml
 from rouge_score import rouge_scorer
-from runs import FAST, STEPS, recipe_run, sentiment_args
 from sklearn import metrics as sklearn_metrics
 from transformers import Trainer, TrainerCallback
 
@@ -20,6 +19,7 @@ from hfapps.data import read_file
 from hfapps.errors import DataError, ModelLoadError, RecipeError
 from hfapps.training.runner import RUN_MARKER, train
 
+from runs import FAST, STEPS, recipe_run, sentiment_args
 from tiny_models import sentences
 
 HELPERS = {
