@@ -496,8 +496,13 @@ def test_quickstart_commands():
     assert done.returncode == 0, f"`make quickstart` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "accuracy" in done.stdout, done.stdout[-2000:]
     # The docs' other spellings are the very command make ran (make -n prints it without running it again).
-    dry = subprocess.run(["make", "-n", "quickstart"], cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    ran = dry.stdout.strip().splitlines()[-1].replace(venv, ".venv")
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "quickstart"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert dry.returncode == 0, dry.stderr
+    ran = [line for line in dry.stdout.splitlines() if line.endswith("scripts/quickstart.py")][-1].replace(
+        venv, ".venv"
+    )
     for command in inline:
         if command != "make quickstart":
             assert command in (ran, ran.removeprefix(".venv/bin/")), (command, ran)
