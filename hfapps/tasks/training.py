@@ -19,6 +19,12 @@ from ..errors import DataError
 from .arguments import DataArguments
 
 
+def fingerprint(split: Dataset, *settings: Any) -> str:
+    """A datasets fingerprint for what a transform makes of `split` with `settings` (JSON-able), given to `map` so
+    that datasets does not hash the transform's function."""
+    return hashlib.sha256(json.dumps([split._fingerprint, *settings]).encode()).hexdigest()[:16]
+
+
 class TaskTraining:
     """Defaults suit encoder tasks; seq2seq, QA and MLM override what differs."""
 
@@ -52,18 +58,17 @@ class TaskTraining:
     def encoded(self, split: Dataset, encode: Any, tokenizer: Any) -> Dataset:
         """`split` through `encode` (a batched function of this task's columns), its own columns removed. The
         result's fingerprint is derived from the split's, the task's settings and the tokenizer's name and size,
-        so datasets never hashes `encode` itself: dill pickles a closure with everything it reaches, which took
-        minutes per call once a module had been imported twice."""
+        so datasets never hashes `encode` itself: dill pickles a closure with everything it reaches, and where it
+        could not find a task class by reference it pickled the class by value, for minutes per call."""
         settings = {key: repr(value) for key, value in sorted(vars(self.args).items())}
-        key = [split._fingerprint, type(self).__qualname__, settings]
-        key += [getattr(tokenizer, "name_or_path", ""), len(tokenizer), type(tokenizer).__name__]
+        tokenizer_key = [getattr(tokenizer, "name_or_path", ""), len(tokenizer), type(tokenizer).__name__]
         return split.map(
             encode,
             batched=True,
             remove_columns=split.column_names,
             num_proc=self.args.preprocessing_num_workers,
             desc="Tokenizing",
-            new_fingerprint=hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16],
+            new_fingerprint=fingerprint(split, type(self).__qualname__, settings, tokenizer_key),
         )
 
     def load_sample(self) -> Dataset:

@@ -7,7 +7,6 @@ language codes; a `hfapps train` translation output; or a causal chat model, pro
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from . import samples
 from .call_options import option
 from .registry import register
 from .text2text import GenerationOptions, Seq2SeqTraining, TextToText
+from .training import fingerprint
 
 MARIAN_NAME = re.compile(r"opus-mt-([a-zA-Z]+)-([a-zA-Z]+)")
 #: Tokens per chunk of a long text by default: a few sentences, as translation models are trained on.
@@ -68,7 +68,7 @@ class TranslationTraining(Seq2SeqTraining):
             return split.map(
                 lambda row: {source: row["translation"][source], target: row["translation"][target]},
                 remove_columns=["translation"],
-                new_fingerprint=hashlib.sha256(f"{split._fingerprint} {source} {target}".encode()).hexdigest()[:16],
+                new_fingerprint=fingerprint(split, source, target),
             )
 
         return DatasetDict({name: flatten(split) for name, split in splits.items()})
