@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# The suites run on pytest-xdist workers, each with its share of the cores (tests/conftest.py): on two cores, two
+# workers finish sooner than one, since much of a test's time (imports, subprocesses, servers) runs one thread.
+WORKERS ?= 2
 
 .PHONY: install quickstart test test-fast test-slow bench
 
@@ -16,14 +19,14 @@ quickstart: install
 	$(PY) scripts/quickstart.py
 
 test: install
-	$(PY) -m pytest
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
+	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup
 
 test-fast: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
 
 test-slow: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup
 
 # Speed measurements against named baselines (needs ../shared/data); see benchmarks/RESULTS.md.
 bench: install

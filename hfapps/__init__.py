@@ -1,4 +1,4 @@
-"""hfapps: one call to run sentiment, classification, summarization, translation or extractive QA
+"""hfapps: one call to run sentiment, classification, summarization, translation, extractive QA or a chat model
 over your texts; one YAML recipe to fine-tune; one command to export and serve; on transformers 5, offline first.
 
 Importing hfapps is cheap: torch and transformers load on first use.
@@ -18,6 +18,12 @@ _EXPORTS = {
     "summarize": "api:summarize",
     "translate": "api:translate",
     "answer": "api:answer",
+    "chat": "api.language:chat",
+    "generate": "api.language:generate",
+    "embed": "retrieval.helpers:embed",
+    "rerank": "retrieval.helpers:rerank",
+    "Index": "retrieval.index:Index",
+    "ask": "retrieval.ask:ask",
     "load": "api:load",
     "clear_cache": "api:clear_cache",
     "train": "training.runner:train",
@@ -37,6 +43,8 @@ _EXPORTS = {
             "DataError",
             "NonFiniteLossError",
             "ExportError",
+            "IndexDamagedError",
+            "IndexMismatchError",
         )
     },
 }
@@ -51,10 +59,14 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors (re-expor
     from .api import sentiment as sentiment
     from .api import summarize as summarize
     from .api import translate as translate
+    from .api.language import chat as chat
+    from .api.language import generate as generate
     from .compress.export import export as export_model  # noqa: F401 (re-exported under another name)
     from .errors import DataError as DataError
     from .errors import ExportError as ExportError
     from .errors import HfappsError as HfappsError
+    from .errors import IndexDamagedError as IndexDamagedError
+    from .errors import IndexMismatchError as IndexMismatchError
     from .errors import InputError as InputError
     from .errors import ModelLoadError as ModelLoadError
     from .errors import NonFiniteLossError as NonFiniteLossError
@@ -63,6 +75,10 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors (re-expor
     from .errors import ServerError as ServerError
     from .errors import TaskMismatchError as TaskMismatchError
     from .errors import UnsupportedLanguageError as UnsupportedLanguageError
+    from .retrieval.ask import ask as ask
+    from .retrieval.helpers import embed as embed
+    from .retrieval.helpers import rerank as rerank
+    from .retrieval.index import Index as Index
     from .serving.client import Client as Client
     from .training.runner import train as train
 

@@ -35,6 +35,14 @@ class DataError(HfappsError, ValueError):
     """Training, evaluation or input data that cannot be used as asked."""
 
 
+class IndexDamagedError(DataError):
+    """An index's files are not what hfapps wrote: never searched until rebuilt."""
+
+
+class IndexMismatchError(InputError):
+    """An index was built with another model, dimension or hfapps layout than the one asked for."""
+
+
 class NonFiniteLossError(HfappsError, RuntimeError):
     """The training loss became NaN or infinite."""
 

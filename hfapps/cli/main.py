@@ -15,13 +15,13 @@ import argparse
 import sys
 
 from ..errors import HfappsError
-from . import env, export, serve, tasks, train
+from . import ask, chat, env, export, index, serve, tasks, train
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hfapps", description="Hugging Face task helpers and recipes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for family in (tasks, env, train, serve, export):
+    for family in (tasks, chat, index, ask, env, train, serve, export):
         family.add(sub)
     return parser
 

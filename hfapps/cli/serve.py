@@ -24,6 +24,14 @@ def add(sub: Any) -> None:
         required=True,
         help="a task and its model (a Hub id, a local or `hfapps train` folder, a GGUF file); repeat for more tasks",
     )
+    parser.add_argument(
+        "--index",
+        action="append",
+        default=[],
+        metavar="NAME=INDEX",
+        help="an index to search and answer from (a folder `hfapps index add` wrote, or a Milvus server's URL), "
+        "at /v1/indexes/NAME/search and /v1/ask; repeat for more",
+    )
     parser.add_argument("--host", default=defaults.host, help="address to bind (anything but loopback needs --api-key)")
     parser.add_argument("--port", type=int, default=defaults.port)
     parser.add_argument(
@@ -80,8 +88,15 @@ def config_from_arguments(args: Any) -> ServeConfig:
         if not sep or not task or not model:
             raise InputError(f"--model takes TASK=MODEL (e.g. sentiment=runs/sentiment), got {given!r}.")
         pairs.append((task.strip(), model.strip()))
+    indexes = []
+    for given in args.index:
+        name, sep, where = given.partition("=")
+        if not sep or not name or not where:
+            raise InputError(f"--index takes NAME=INDEX (e.g. docs=runs/docs-index), got {given!r}.")
+        indexes.append((name.strip(), where.strip()))
     return ServeConfig(
         models=pairs,
+        indexes=indexes,
         host=args.host,
         port=args.port,
         api_key=args.api_key,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-NAMES = ("accuracy", "precision_recall_f1", "confusion_matrix", "rouge", "sacrebleu", "chrf", "squad")
+NAMES = ("accuracy", "precision_recall_f1", "confusion_matrix", "rouge", "sacrebleu", "chrf", "squad", "retrieval")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -11,6 +11,7 @@ each call splits its batch between them (`Ct2Model.share`).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -119,7 +120,7 @@ def compute_type(runtime: dict[str, Any], device: torch.device) -> str:
     return "default"
 
 
-def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any]) -> Any:
+def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any], one_worker: bool = False) -> Any:
     import ctranslate2
 
     folder = os.path.join(path, SUBFOLDER)
@@ -130,6 +131,8 @@ def _open(kind: str, path: str, device: torch.device, runtime: dict[str, Any]) -
     # 1.4-2.4x the throughput, and lower latency even for one text). The workers share the weights.
     threads = torch.get_num_threads()
     workers = {"inter_threads": threads, "intra_threads": 1} if device.type == "cpu" else {}
+    if one_worker and device.type == "cpu":
+        workers = {"inter_threads": 1, "intra_threads": threads}
     try:
         return getattr(ctranslate2, kind)(
             folder, device=device.type, compute_type=compute_type(runtime, device), **workers
@@ -157,6 +160,18 @@ class Ct2Model:
     ) -> None:
         self.engine, self.config, self.generation_config, self.runtime = engine, config, generation_config, runtime
         self.workers = int(getattr(engine, "num_translators", None) or getattr(engine, "num_generators", None) or 1)
+        self.reopen: Any = None  # set by `load`: opens the same export on one worker (`seeded`)
+
+    def seeded(self, seed: int) -> Any:
+        """An engine whose sampling starts from `seed`. CTranslate2 seeds each worker's random generator once, when
+        the worker starts, from the seed set then (`set_random_seed`): a running engine's workers carry on from
+        wherever earlier calls left them, so the same seed gave a different text on every call. A seeded call runs on
+        a fresh one-worker copy of the export, started after the seed is set: the same seed, the same text, at the
+        cost of opening the export again (its weights are read from disk each time)."""
+        import ctranslate2
+
+        ctranslate2.set_random_seed(seed)
+        return self.reopen() if self.reopen is not None else self.engine
 
     def share(self, inputs: list[list[str]]) -> int:
         """The sub-batch size for `inputs` (token lists): an even split between the engine's workers, which run
@@ -184,8 +199,10 @@ class Ct2Model:
             generation_config = GenerationConfig.from_pretrained(ref.path)
         except OSError:
             generation_config = GenerationConfig.from_model_config(config)
-        engine = _open("Translator" if seq2seq else "Generator", ref.path, device, runtime)
-        return cls(engine, config, generation_config, runtime)
+        kind = "Translator" if seq2seq else "Generator"
+        model = cls(_open(kind, ref.path, device, runtime), config, generation_config, runtime)
+        model.reopen = functools.partial(_open, kind, ref.path, device, runtime, one_worker=True)
+        return model
 
 
 def decoding_options(options: dict[str, Any], generation_config: GenerationConfig, *, chat: bool) -> dict[str, Any]:

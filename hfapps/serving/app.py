@@ -30,7 +30,9 @@ from ..errors import HfappsError, OutOfMemoryError
 from ..tasks import NAMES, call_options, task_class
 from .batcher import Batcher
 from .config import CONFIG_ENV, ServeConfig
-from .guard import Guard, error
+from .guard import Guard, error, not_loaded
+from .openai import add_openai_routes
+from .retrieval import add_routes as add_retrieval_routes
 
 logger = logging.getLogger("hfapps.serve")
 
@@ -94,10 +96,6 @@ class _Served:
             "dtype": None if task is None else task.precision,
             "runtime": None if task is None else task.runtime,
         }
-
-
-#: How long a request waits for its model to finish loading before a 503.
-LOAD_WAIT_SECONDS = 120
 
 
 def _request_model(cls: Any) -> Any:
@@ -172,16 +170,8 @@ def create_app(config: ServeConfig) -> Any:
         return error(422, "InputError", _validation_message(errors))
 
     async def run(entry: _Served, body: Any) -> Any:
-        if entry.task is None and entry.error is None:
-            # Still loading: wait for it. With --workers, /ready answers for one process only, and a request
-            # may reach another that started later.
-            try:
-                await asyncio.wait_for(asyncio.shield(app.state.loading), LOAD_WAIT_SECONDS)
-            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a failed load is reported below
-                pass
-        if entry.task is None:
-            state = f"not loaded: {entry.error}" if entry.error else "still loading"
-            return error(503, "NotReady", f"{entry.cls.name} is {state}.")
+        if refused := await not_loaded(app, entry):
+            return refused
         inputs = body.inputs
         single = not isinstance(inputs, list)
         items = [inputs] if single else list(inputs)
@@ -270,6 +260,8 @@ def create_app(config: ServeConfig) -> Any:
     async def page() -> str:
         return resources.files("hfapps.serving").joinpath("web/index.html").read_text(encoding="utf-8")
 
+    add_openai_routes(app, config)
+    add_retrieval_routes(app, served, config, dict(config.indexes))
     return app
 
 

@@ -70,8 +70,9 @@ class Client:
     # -- the server ----------------------------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:
-        """What the server has loaded: task, path, model, device, dtype, runtime, ready."""
-        return self._request("GET", "/v1/models")
+        """What the server has loaded: task, path, model, device, dtype, runtime, ready (the entries of OpenAI's
+        list shape that `GET /v1/models` answers with)."""
+        return self._request("GET", "/v1/models")["data"]
 
     def health(self) -> bool:
         try:

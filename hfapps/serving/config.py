@@ -3,7 +3,7 @@ before the server starts, and handed as JSON to each worker process."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..models import resolve
@@ -35,6 +35,7 @@ class ServeConfig:
     trust_remote_code: bool = False
     workers: int = 1
     graceful_timeout: float = 30.0  # on SIGTERM, how long requests in flight may take to finish
+    indexes: list[tuple[str, str]] = field(default_factory=list)  # (name, index folder or URL): /v1/indexes/NAME
 
     def check(self) -> None:
         if not self.models:

@@ -1,18 +1,37 @@
 """The server's front door: every error as JSON, the API key on every request but the open paths, and the body
-size limit, checked before a request reaches its endpoint (ASGI middleware)."""
+size limit, checked before a request reaches its endpoint (ASGI middleware); and the 503 for a model not loaded."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 
 from .config import OPEN_PATHS
+
+#: How long a request waits for its model to finish loading before a 503.
+LOAD_WAIT_SECONDS = 120
 
 
 def error(status: int, kind: str, message: str):
     from fastapi.responses import JSONResponse
 
     return JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)
+
+
+async def not_loaded(app: Any, entry: Any) -> Any:
+    """None once `entry`'s model is loaded, else the 503 to answer. A model still loading is waited for, up to
+    LOAD_WAIT_SECONDS: with --workers, /ready answers for one process only, and a request may reach another that
+    started later."""
+    if entry.task is None and entry.error is None:
+        try:
+            await asyncio.wait_for(asyncio.shield(app.state.loading), LOAD_WAIT_SECONDS)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a failed load is reported below
+            pass
+    if entry.task is None:
+        state = f"not loaded: {entry.error}" if entry.error else "still loading"
+        return error(503, "NotReady", f"{entry.cls.name} is {state}.")
+    return None
 
 
 class Guard:

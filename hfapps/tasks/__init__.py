@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from . import classification, masked_lm, question_answering, sentiment, summarization, translation, zero_shot
+from . import (
+    causal_lm,
+    chat,
+    classification,
+    embedding,
+    generation,
+    masked_lm,
+    question_answering,
+    reranking,
+    sentiment,
+    summarization,
+    translation,
+    zero_shot,
+)
 from .base import Task
 from .registry import NAMES, TASKS, TRAINING, commands, register, task_class, unregister
 from .training import TaskTraining
 
-del classification, masked_lm, question_answering, sentiment, summarization, translation, zero_shot
+del (
+    causal_lm,
+    chat,
+    classification,
+    embedding,
+    generation,
+    masked_lm,
+    question_answering,
+    reranking,
+    sentiment,
+    summarization,
+    translation,
+    zero_shot,
+)
 
 __all__ = ["NAMES", "TASKS", "TRAINING", "Task", "TaskTraining", "commands", "register", "task_class", "unregister"]

@@ -9,32 +9,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from datasets import Dataset, DatasetDict
+from datasets import Dataset
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
-from ..data import SAMPLE_DIR, read_file, require_text
 from .registry import register
-from .training import TaskTraining
+from .training import UnlabelledTextTraining
 
 
 @register
-class MaskedLMTraining(TaskTraining):
+class MaskedLMTraining(UnlabelledTextTraining):
     name = "mlm"
     auto_model = AutoModelForMaskedLM
     training_defaults = {"ddp_find_unused_parameters": False}
-
-    def load_sample(self) -> Dataset:
-        """Every text of hfapps' sample data, unlabelled."""
-        texts = [
-            *read_file(f"{SAMPLE_DIR}/sentiment.csv")["text"],
-            *read_file(f"{SAMPLE_DIR}/topics.csv")["text"],
-            *read_file(f"{SAMPLE_DIR}/summarization.jsonl")["document"],
-        ]
-        return Dataset.from_dict({self.args.text_column: texts})
-
-    def check(self, splits: DatasetDict) -> None:
-        for name, split in splits.items():
-            require_text(split, self.args.text_column, name)
 
     def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
         def encode(batch):

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from datasets import Dataset, DatasetDict
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-from ..data import SAMPLE_DIR, read_file
+from ..data import SAMPLE_DIR, read_file, require_text
 from ..errors import DataError
 from .arguments import DataArguments
 
@@ -134,3 +134,20 @@ class TaskTraining:
 
     def score(self, predictions: list[Any], split: Dataset, model_config) -> dict[str, Any]:
         raise NotImplementedError
+
+
+class UnlabelledTextTraining(TaskTraining):
+    """What language-model pre-training shares (masked and causal): unlabelled text in the recipe's text column,
+    and for `--dataset_name sample` every text of hfapps' sample data."""
+
+    def load_sample(self) -> Dataset:
+        texts = [
+            *read_file(f"{SAMPLE_DIR}/sentiment.csv")["text"],
+            *read_file(f"{SAMPLE_DIR}/topics.csv")["text"],
+            *read_file(f"{SAMPLE_DIR}/summarization.jsonl")["document"],
+        ]
+        return Dataset.from_dict({self.args.text_column: texts})
+
+    def check(self, splits: DatasetDict) -> None:
+        for name, split in splits.items():
+            require_text(split, self.args.text_column, name)

@@ -412,7 +412,7 @@ def test_the_server_serves_exports(tiny, tmp_path, onnx_runtime, ct2_runtime):
     export(tiny["t5"], t5, measure=False)
     server = Server({"sentiment": clf, "summarize": t5})
     try:
-        described = {m["task"]: m for m in request(server.url, "GET", "/v1/models")[1]}
+        described = {m["task"]: m for m in request(server.url, "GET", "/v1/models")[1]["data"]}
         assert (described["sentiment"]["runtime"], described["sentiment"]["dtype"]) == ("onnx", "int8")
         assert described["summarization"]["runtime"] == "ctranslate2"
         status, body = request(server.url, "POST", "/v1/sentiment", {"inputs": TEXTS})

@@ -61,8 +61,9 @@ def test_results_equal_the_helpers(server, tiny):
 
 
 def test_models_health_ready_docs_page(server, tiny):
-    status, models = request(server.url, "GET", "/v1/models")
-    assert status == 200
+    status, listed = request(server.url, "GET", "/v1/models")
+    assert status == 200 and listed["object"] == "list"
+    models = listed["data"]
     assert {m["task"]: m["path"] for m in models} == {
         "sentiment": "/v1/sentiment",
         "question-answering": "/v1/answer",

@@ -334,6 +334,8 @@ def _sandbox(world) -> str:
     cwd = os.path.join(base, "project")
     shutil.copytree(world["template"], cwd)
     os.symlink(RECIPES, os.path.join(cwd, "recipes"))
+    os.makedirs(os.path.join(cwd, "hfapps"))  # the docs name hfapps' sample files by their path in a clone
+    os.symlink(os.path.join(REPO, "hfapps", "sample_data"), os.path.join(cwd, "hfapps", "sample_data"))
     if os.path.isdir(SHARED_DATA):
         os.makedirs(os.path.join(base, "shared"))
         os.symlink(os.path.abspath(SHARED_DATA), os.path.join(base, "shared", "data"))
@@ -427,12 +429,25 @@ def test_the_docs_have_commands():
         assert set(dependency) <= set(inline)
 
 
-@pytest.mark.parametrize("block", sorted(doc_blocks()))
+def _params(named: dict[str, list[str]]) -> list:
+    """One test per name; under pytest-xdist, the ones that start a server on the documented port 8000 share one
+    worker (`--dist loadgroup`), so two of them never run at once."""
+    return [
+        pytest.param(name, marks=pytest.mark.xdist_group("port-8000")) if _uses_port_8000(commands) else name
+        for name, commands in named.items()
+    ]
+
+
+def _uses_port_8000(commands: list[str]) -> bool:
+    return any("hfapps serve" in c and "--port" not in c or ":8000" in c or "--port 8000" in c for c in commands)
+
+
+@pytest.mark.parametrize("block", _params(dict(sorted(doc_blocks().items()))))
 def test_doc_block(block, world):
     _run_all(doc_blocks()[block], world)
 
 
-@pytest.mark.parametrize("command", doc_inline())
+@pytest.mark.parametrize("command", _params({c: [*DEPENDS.get(c, []), c] for c in doc_inline()}))
 def test_doc_inline(command, world):
     if command in NOT_RUN or command in IN_REPO:
         pytest.skip(NOT_RUN.get(command, "run by test_quickstart_commands"))
@@ -460,7 +475,7 @@ def test_recipe_header(recipe, world):
         _run_all([*commands[:target], f"{commands[target]} {fragment}"], world)
 
 
-@pytest.mark.parametrize("module", sorted(docstring_commands()))
+@pytest.mark.parametrize("module", _params(dict(sorted(docstring_commands().items()))))
 def test_docstring_commands(module, world):
     _run_all(docstring_commands()[module], world)
 

@@ -72,14 +72,14 @@ def test_a_registered_task_is_everywhere(shout, tiny, tmp_path, capsys):
     assert '"accuracy"' in capsys.readouterr().out
     # export: refused, naming the tasks that have one, before anything is written
     assert main(["export", run, str(tmp_path / "exported")]) == 2
-    assert "shout has no export: `hfapps export` writes models for classification" in capsys.readouterr().err
+    assert "shout has no export: `hfapps export` writes models for chat, classification" in capsys.readouterr().err
     assert not (tmp_path / "exported").exists()
     # serve: its endpoint, request schema (its own options) and /v1/models entry
     with serving({"yell": run}) as url:
         status, body = request(url, "POST", "/v1/shout", {"inputs": ["the film was great"], "options": {"exclaim": 2}})
         assert status == 200 and body[0]["label"].endswith("!!")
         assert request(url, "POST", "/v1/yell", {"inputs": "x", "options": {"top_k": 2}})[0] == 422
-        assert [m["task"] for m in request(url, "GET", "/v1/models")[1]] == ["shout"]
+        assert [m["task"] for m in request(url, "GET", "/v1/models")[1]["data"]] == ["shout"]
 
 
 @contextlib.contextmanager

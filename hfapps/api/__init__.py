@@ -16,7 +16,7 @@ from typing_extensions import Unpack
 if TYPE_CHECKING:
     import torch
 
-    from .tasks.base import Task
+    from ..tasks.base import Task
 
 ModelArg = str | os.PathLike[str] | None
 TaskName = Literal[
@@ -34,6 +34,10 @@ TaskName = Literal[
     "qa",
     "answer",
     "classify",
+    "chat",
+    "text-generation",
+    "generate",
+    "generation",
 ]
 
 
@@ -127,8 +131,8 @@ def load(task: TaskName, model: ModelArg = None, **settings: Unpack[LoadSettings
     "question-answering" (or a transformers alias). `model` is a Hub id, a local folder, a GGUF file or a
     `hfapps train` output; None picks the task's default. Translation also takes `source` and `target`.
     """
-    from .errors import InputError
-    from .tasks import task_class
+    from ..errors import InputError
+    from ..tasks import task_class
 
     cls = task_class(task)
     allowed = set(LoadSettings.__optional_keys__) - {"source", "target"}
@@ -147,7 +151,7 @@ def _cached(task: str, model: str | None, settings: tuple[tuple[str, Any], ...])
 
 def clear_cache() -> None:
     """Drop the models the helpers keep loaded (GGUF models' de-quantised weights too)."""
-    from .models import clear_model_cache
+    from ..models import clear_model_cache
 
     _cached.cache_clear()
     clear_model_cache()
@@ -156,7 +160,7 @@ def clear_cache() -> None:
 def _run(
     task: str, inputs: Any, model: ModelArg, settings: dict[str, Any], options: dict[str, Any], **load_extra: Any
 ) -> Any:
-    from .tasks import task_class
+    from ..tasks import task_class
 
     task = task_class(task).variant(options).name
     loading = {k: v for k, v in settings.items() if k in LOAD_SETTINGS or k in load_extra}
@@ -432,7 +436,7 @@ def answer(
     One question and context give one result; a list of questions (with one context, or a list of
     contexts) gives a list. `inputs=` takes a list or iterable of `{"question", "context"}` dicts.
     """
-    from .tasks.question_answering import pair_up
+    from ..tasks.question_answering import pair_up
 
     items = inputs if inputs is not None else pair_up(question, context)
     return _run(
