@@ -20,13 +20,13 @@ quickstart: install
 
 test: install
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
-	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup
+	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup --durations=30
 
 test-fast: install
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup
 
 test-slow: install
-	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup
+	$(PY) -m pytest -m slow -n $(WORKERS) --dist loadgroup --durations=30
 
 # Speed measurements against named baselines (needs ../shared/data); see benchmarks/RESULTS.md.
 bench: install
