@@ -11,10 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from typing import Any
-
-from ..errors import HfappsError
 
 
 def add(sub: Any) -> None:
@@ -57,20 +54,3 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     for source in result["sources"]:
         print(f"  source {source['id']}: {source['text'][:100]}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hfapps.cli.ask ...`: this command alone (what `hfapps ask` runs)."""
-    parser = argparse.ArgumentParser(prog="hfapps")
-    add(parser.add_subparsers(dest="command", required=True))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args, argv))
-    except HfappsError as err:
-        print(f"hfapps: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -190,20 +190,3 @@ def run_info(args: argparse.Namespace, argv: list[str]) -> int:
     with _open(args) as index:
         print(json.dumps(index.info(), indent=2))
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hfapps.cli.index ...`: these commands alone (what `hfapps embed` / `hfapps index` run)."""
-    parser = argparse.ArgumentParser(prog="hfapps")
-    add(parser.add_subparsers(dest="command", required=True))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.run(args, argv))
-    except HfappsError as err:
-        print(f"hfapps: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

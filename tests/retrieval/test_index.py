@@ -122,7 +122,7 @@ def _add_command(folder, docs_file, model, batch_size):
     return [
         sys.executable,
         "-m",
-        "hfapps.cli.index",
+        "hfapps",
         "index",
         "add",
         str(folder),
