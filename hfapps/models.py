@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
 import importlib.util
 import json
 import logging
 import os
 import re
+import shutil
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +184,8 @@ def read_meta(ref: ModelRef) -> dict[str, Any]:
 
 
 def load_tokenizer(ref: ModelRef, *, trust_remote_code: bool = False):
+    if ref.gguf_file and os.path.isfile(os.path.join(_float_folder(ref), "config.json")):
+        ref = ModelRef(_float_folder(ref), None, ref.name)  # its float folder is written: no GGUF parsing
     try:
         return AutoTokenizer.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **ref.kwargs())
     except (OSError, ValueError) as err:
@@ -197,12 +201,18 @@ def load_weights(
     if not ref.gguf_file and ref.is_local and is_adapter(ref.path):
         return _load_merged(ref, auto_class, trust_remote_code=trust_remote_code, allow_pickle=allow_pickle, **kwargs)
     if ref.gguf_file:
+        float_ref = gguf_float_folder(ref)
+        if float_ref is not None:
+            return load_weights(float_ref, auto_class, trust_remote_code=trust_remote_code, **kwargs)
         kwargs["gguf_file"] = ref.gguf_file
     else:
         # None lets transformers fall back to a pickle .bin; True refuses one (pickles can run code).
         kwargs["use_safetensors"] = None if allow_pickle else True
     try:
-        return auto_class.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **kwargs)
+        model = auto_class.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **kwargs)
+        if ref.gguf_file:
+            _drop_gguf_mark(model)
+        return model
     except (OSError, ValueError, ImportError) as err:
         if ref.is_local and not ref.gguf_file and not allow_pickle and _has_only_pickle(ref.path):
             raise ModelLoadError(
@@ -215,6 +225,63 @@ def load_weights(
             else ""
         )
         raise ModelLoadError(f"Could not load the weights of {ref.name!r}: {err}.{hint}") from err
+
+
+def _drop_gguf_mark(model: Any) -> None:
+    """transformers de-quantises a GGUF file as it loads it, but still marks the model quantized, and Trainer
+    refuses to train (and peft to merge into) a quantized model: its weights are ordinary float tensors."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None and getattr(quantizer.quantization_config, "quant_method", None) == "gguf":
+        quantizer.remove_quantization_config(model)
+
+
+def cache_dir() -> str:
+    """Where hfapps keeps what it derives from models (HFAPPS_CACHE, else `hfapps/` in the Hugging Face home)."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HFAPPS_CACHE") or os.path.join(constants.HF_HOME, "hfapps")
+
+
+def _float_folder(ref: ModelRef) -> str:
+    """The cache folder of a GGUF file's float32 copy, named by the file and keyed by its size and mtime, so that
+    a changed file gets a new copy."""
+    path = os.path.realpath(os.path.join(ref.path, str(ref.gguf_file)))
+    stat = os.stat(path)
+    key = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return os.path.join(cache_dir(), "gguf", f"{os.path.splitext(os.path.basename(path))[0]}-{key}")
+
+
+def gguf_float_folder(ref: ModelRef) -> ModelRef | None:
+    """A GGUF file read once into a normal float32 safetensors folder (model and tokenizer) in hfapps' cache, so
+    that later loads skip de-quantising it (tens of seconds each). Written to a temporary folder and renamed into
+    place, so an interrupted write is never used. None when the cache cannot be written (then the GGUF file is
+    loaded as it is)."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    folder = _float_folder(ref)
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        try:
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(folder))
+        except OSError as err:
+            logger.warning("Could not write the float copy of %s into %s: %s", ref.name, folder, err)
+            return None
+        try:
+            kwargs = {"gguf_file": ref.gguf_file, "dtype": torch.float32}
+            model = AutoModelForCausalLM.from_pretrained(ref.path, **kwargs)
+            _drop_gguf_mark(model)
+            model.save_pretrained(staging)
+            AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file).save_pretrained(staging)
+            os.replace(staging, folder)
+        except OSError:
+            if not os.path.isfile(os.path.join(folder, "config.json")):  # not another process's copy, won first
+                raise
+        finally:
+            if os.path.isdir(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+    return ModelRef(folder, None, ref.name)
 
 
 def load_model(

@@ -54,14 +54,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         measure=args.measure,
         calibration_file=args.calibration_file,
     )
-    print(
-        f"Exported {args.model} to {args.output_dir}"
-        + (
-            f": {measured['agreement']:.1%} agreement with the source on the {measured['task']} sample, "
-            f"{measured['speedup']}x its speed (model card: {os.path.join(args.output_dir, 'README.md')})"
-            if "agreement" in measured
-            else ""
-        ),
-        file=sys.stderr,
-    )
+    card = f"model card: {os.path.join(args.output_dir, 'README.md')}"
+    if "agreement" in measured:  # labels: the share of the sample given the source's label
+        found = f": {measured['agreement']:.1%} agreement with the source on the {measured['task']} sample"
+    elif "summary" in measured:  # vectors or scores: how close they are to the source's, against a tolerance
+        found = f": {measured['summary']}"
+    else:
+        found = ""
+    speed = f", {measured['speedup']}x its speed ({card})" if found else ""
+    print(f"Exported {args.model} to {args.output_dir}{found}{speed}", file=sys.stderr)
     return 0

@@ -63,7 +63,42 @@ def add(sub: Any) -> None:
         default=defaults.max_new_tokens,
         help="the most tokens a request may ask summarize/translate to generate",
     )
+    parser.add_argument(
+        "--continuous-batching",
+        type=true_or_false,
+        default=defaults.continuous_batching,
+        metavar="true|false",
+        help="chat and text-generation requests join the batch that decodes, at its next step (default true)",
+    )
+    parser.add_argument(
+        "--cb-num-blocks",
+        type=int,
+        default=defaults.cb_num_blocks,
+        help="continuous batching: KV-cache pages for all requests together",
+    )
+    parser.add_argument(
+        "--cb-page-size", type=int, default=defaults.cb_page_size, help="continuous batching: tokens per KV-cache page"
+    )
+    parser.add_argument(
+        "--cb-max-batch-tokens",
+        type=int,
+        default=defaults.cb_max_batch_tokens,
+        help="continuous batching: tokens per decoding step at most (prompts are read in chunks of it)",
+    )
+    parser.add_argument(
+        "--cb-max-requests",
+        type=int,
+        default=defaults.cb_max_requests,
+        help="continuous batching: requests decoding together at most (more wait for a free slot)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="server processes (each loads its own models)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per server process (default: one per core; on cores that other work keeps busy, 1 "
+        "decodes several times faster than 2, whose threads wait on each other)",
+    )
     parser.add_argument(
         "--graceful-timeout",
         type=float,
@@ -74,6 +109,15 @@ def add(sub: Any) -> None:
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--trust-remote-code", action="store_true")
     parser.set_defaults(run=run)
+
+
+def true_or_false(given: str) -> bool:
+    value = given.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise InputError(f"Expected true or false, got {given!r}.")
 
 
 def run(args: Any, argv: list[str]) -> int:
@@ -111,5 +155,11 @@ def config_from_arguments(args: Any) -> ServeConfig:
         dtype=args.dtype,
         trust_remote_code=args.trust_remote_code,
         workers=args.workers,
+        threads=args.threads,
         graceful_timeout=args.graceful_timeout,
+        continuous_batching=args.continuous_batching,
+        cb_num_blocks=args.cb_num_blocks,
+        cb_page_size=args.cb_page_size,
+        cb_max_batch_tokens=args.cb_max_batch_tokens,
+        cb_max_requests=args.cb_max_requests,
     )

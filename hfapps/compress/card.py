@@ -24,11 +24,17 @@ def write_card(folder: str, source: str, cls: type[Task], runtime: dict[str, Any
         "| --- | --- | --- |",
         f"| weights | {runtime['source_weights_mb']} MB | {runtime['weights_mb']} MB ({size_share:.0%}) |",
     ]
-    if "agreement" in report:
+    if "speedup" in report:
         lines.append(
             f"| time for the sample ({report['sample']} inputs) | {report['source_seconds']} s | "
             f"{report['export_seconds']} s ({report['speedup']}x) |"
         )
+    if "compared" in report:
+        lines += [
+            "",
+            closeness(report, task) + f" Speed was measured once, on the machine that exported it: {cpu().describe()}.",
+        ]
+    elif "agreement" in report:
         what = f"{cls.agreement_key}s" if cls.agreement_key else "outputs"
         gap = f" (largest score gap {report['largest_score_gap']})" if "largest_score_gap" in report else ""
         lines += [
@@ -73,3 +79,20 @@ def write_card(folder: str, source: str, cls: type[Task], runtime: dict[str, Any
     ]
     with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
+
+
+def closeness(report: dict[str, Any], task: str) -> str:
+    """How close an export's float outputs are to its source's, in words (`verify.vectors` / `verify.scores`)."""
+    verdict = "within" if report["within_tolerance"] else "OUTSIDE"
+    if report["compared"] == "cosine":
+        return (
+            f"On hfapps' sample data for {task} ({report['sample']} texts), the cosine of each vector to the source "
+            f"model's is at least {report['min_cosine']:.6f} (mean {report['mean_cosine']:.6f}): {verdict} the "
+            f"tolerance of {report['tolerance']}."
+        )
+    return (
+        f"On hfapps' sample data for {task} ({report['queries']} queries, {report['sample']} query-document pairs), "
+        f"the scores differ from the source model's by at most {report['max_abs_difference']:.6f} ({verdict} the "
+        f"tolerance of {report['tolerance']}); {report['same_ranking']:.1%} of the queries rank their documents "
+        f"in the same order, and {report['same_first']:.1%} put the same document first."
+    )

@@ -3,12 +3,15 @@
     hfapps train sentiment --dataset_name sample
     hfapps export runs/sentiment runs/sentiment-int8 --format onnx --quantize int8
 
-Encoder models with a classification or question-answering head go to ONNX Runtime; encoder-decoder (T5, BART,
-Marian, M2M100, NLLB) and causal chat models (SmolLM2, a GGUF file included) to CTranslate2: each task declares
-its runtime, and which models it claims when none is named (`hfapps.tasks.Task`). The folder written holds the
-runtime's files, the tokenizer, the config (label maps), `hfapps.json` (the task settings and the runtime), and a
-model card (`README.md`) with the size, speed and agreement measured against the source model on hfapps' sample
-data. It loads wherever a model does: `hfapps.sentiment(texts, model="runs/sentiment-int8")`.
+Encoder models with a classification or question-answering head, embedders (a sentence-transformers folder or a
+plain encoder, its pooling and normalisation files carried along) and cross-encoder rerankers go to ONNX Runtime;
+encoder-decoder (T5, BART, Marian, M2M100, NLLB) and causal chat models (SmolLM2, a GGUF file included) to
+CTranslate2: each task declares its runtime, and which models it claims when none is named (`hfapps.tasks.Task`).
+The folder written holds the runtime's files, the tokenizer, the config (label maps), `hfapps.json` (the task
+settings and the runtime), and a model card (`README.md`) with the size, speed and agreement measured against the
+source model on hfapps' sample data (for an embedder, the cosine of its vectors to the source's; for a reranker, its
+scores' largest difference and how often it ranks a query's documents in the same order). It loads wherever a model
+does: `hfapps.sentiment(texts, model="runs/sentiment-int8")`.
 
 The export is written into a temporary folder beside OUTPUT_DIR, loaded and run on its task's sample there, and
 moved into place only once it is whole and runs, so an interrupted or broken export leaves nothing; an existing
@@ -103,13 +106,23 @@ def export(
         ).eval()
         runtime = _write(model_, ref, meta, cls.name, format, quantize, staging, tokenizer, calibration, tokens, int8)
         del model_
-        report = check_and_measure(ref.name, staging, cls, trust_remote_code, measure)
+        _carry(cls, ref, staging)
+        report = check_and_measure(ref.name, staging, cls, trust_remote_code, measure, quantize)
         write_card(staging, ref.name, cls, runtime, report)
         _move_into_place(staging, output, replacing)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # hfapps made it, and it holds no finished export
         raise
     return report
+
+
+def _carry(cls: type[Task], ref: Any, folder: str) -> None:
+    """Copy the files the task reads beside the model (an embedder's sentence-transformers modules: pooling,
+    normalisation, prompts) into the export, which then embeds as its source does."""
+    for path, name in getattr(cls, "export_files", lambda ref: [])(ref):
+        target = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
 
 
 def _check_output(output: str, overwrite: bool) -> bool:

@@ -313,6 +313,8 @@ class Index:
             dense = milvus.search_dense(self.client, self.collection, vectors, fused_depth, expression)
         if mode in ("hybrid", "bm25"):
             sparse = milvus.search_bm25(self.client, self.collection, texts, fused_depth, expression)
+        if rerank is not None and not isinstance(rerank, Task):
+            rerank = load("reranking", os.fspath(rerank))  # type: ignore[arg-type]  # once for every query, not once per query
         results = []
         for i in range(len(queries)):
             if mode == "hybrid":

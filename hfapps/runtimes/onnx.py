@@ -1,13 +1,14 @@
 """Encoder tasks on ONNX Runtime: export with `torch.onnx.export`, int8 by static quantization, and a model object
 that the tasks' transformers pipelines run as they run the PyTorch model.
 
-Exported heads: sequence classification (sentiment, classification, zero-shot through an NLI model) and
-extractive question answering. int8 is ONNX Runtime's static quantization of the products with a weight matrix:
-weights stored as int8 per output row, each product's input scale calibrated once (so a text's result never
-depends on its batch), float outputs. Before it, the products that read a LayerNorm's output are smoothed with
-scales measured on the same calibration texts (`smoothing.py`), which keeps int8 closer to float32. Where the CPU's
-fast u8 x s8 kernels would saturate (x86 without VNNI), the session runs u8 x u8 products instead
-(`session_options`). The variants measured against this choice are in benchmarks/RESULTS.md.
+Exported heads: sequence classification (sentiment, classification, zero-shot through an NLI model, a cross-encoder
+reranker), extractive question answering, and the plain encoder (`…Model`, no head) whose token vectors an embedder
+pools (hfapps pools and normalises them itself, as the model's folder says). int8 is ONNX Runtime's static
+quantization of the products with a weight matrix: weights stored as int8 per output row, each product's input scale
+calibrated once (so a text's result never depends on its batch), float outputs. Before it, the products that read a
+LayerNorm's output are smoothed with scales measured on the same calibration texts (`smoothing.py`), which keeps
+int8 closer to float32. Where the CPU's fast u8 x s8 kernels would saturate (x86 without VNNI), the session runs u8
+x u8 products instead (`session_options`). The variants measured against this choice are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
-from transformers.modeling_outputs import QuestionAnsweringModelOutput, SequenceClassifierOutput
+from transformers.modeling_outputs import BaseModelOutput, QuestionAnsweringModelOutput, SequenceClassifierOutput
 
 from ..errors import ModelLoadError, TaskMismatchError
 
@@ -34,6 +35,7 @@ MODEL_FILE = "model.onnx"
 HEADS: dict[str, tuple[tuple[str, ...], type]] = {
     "ForSequenceClassification": (("logits",), SequenceClassifierOutput),
     "ForQuestionAnswering": (("start_logits", "end_logits"), QuestionAnsweringModelOutput),
+    "Model": (("last_hidden_state",), BaseModelOutput),  # a plain encoder (AutoModel): an embedder's token vectors
 }
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
@@ -46,8 +48,8 @@ def head_of(model: PreTrainedModel) -> str:
         if name.endswith(suffix):
             return suffix
     raise TaskMismatchError(
-        f"ONNX export takes encoder models with a sequence-classification or question-answering head "
-        f"(…{', …'.join(HEADS)}); {name} has neither. Encoder-decoder and chat models export with "
+        f"ONNX export takes encoder models with a sequence-classification or question-answering head, or a plain "
+        f"encoder (…{', …'.join(HEADS)}); {name} is none of them. Encoder-decoder and chat models export with "
         "--format ctranslate2."
     )
 
@@ -76,7 +78,8 @@ class Int8:
     saturation). `per_channel`: a scale per output row of the weights. `smooth`: smooth the activations first
     (`smoothing.py`) with the calibration inputs. `float_down`: the share of the layers, from the first, whose
     feed-forward down-projection stays float32 (`down_projections`); None: the first half's for classification,
-    every layer's for question answering (their figures in benchmarks/RESULTS.md)."""
+    every layer's for question answering and for a plain encoder (an embedder; their figures in
+    benchmarks/RESULTS.md)."""
 
     static: bool = True
     smooth: bool = True
@@ -139,7 +142,7 @@ def export(
     if quantize == "int8":
         share = int8.float_down
         if share is None:
-            share = 1.0 if head == "ForQuestionAnswering" else 1 / 2
+            share = 1 / 2 if head == "ForSequenceClassification" else 1.0
         kept = down_projections(float_path, share=share)
         feeds = _feeds(tokenizer, calibration, inputs, model) if int8.static else []
         if int8.static and not feeds:
@@ -348,8 +351,8 @@ def int8_plan(here: Any) -> str:
 
 class OnnxModel(PreTrainedModel):
     """An ONNX Runtime session dressed as the transformers model it was exported from: called with the
-    tokenizer's tensors, it returns the same output class (logits, or start/end logits), so the tasks'
-    pipelines, batching and post-processing run unchanged."""
+    tokenizer's tensors, it returns the same output class (logits, start/end logits, or a plain encoder's
+    last_hidden_state), so the tasks' pipelines, batching and post-processing run unchanged."""
 
     config_class = PretrainedConfig
     base_model_prefix = "onnx"
@@ -380,7 +383,7 @@ class OnnxModel(PreTrainedModel):
                 "export it again with `hfapps export`."
             )
         head = runtime.get("head", "ForSequenceClassification")
-        wanted = auto_class.__name__.replace("AutoModel", "")
+        wanted = auto_class.__name__.replace("AutoModel", "") or "Model"
         if wanted != head:
             raise TaskMismatchError(
                 f"{ref.name!r} is an ONNX export of a …{head} model, which cannot run this task (it needs …{wanted})."

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import threading
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import asdict
 from importlib import resources
 from typing import Any, Union
@@ -30,6 +30,7 @@ from ..errors import HfappsError, OutOfMemoryError
 from ..tasks import NAMES, call_options, task_class
 from .batcher import Batcher
 from .config import CONFIG_ENV, ServeConfig
+from .continuous import ContinuousBatcher
 from .guard import Guard, error, not_loaded
 from .openai import add_openai_routes
 from .retrieval import add_routes as add_retrieval_routes
@@ -38,7 +39,8 @@ logger = logging.getLogger("hfapps.serve")
 
 
 class _Served:
-    """One loaded task: its model, its batcher, and the variants its options ask for (zero-shot)."""
+    """One loaded task: its model, its batcher (and, for a language model, its continuous batching), and the
+    variants its options ask for (zero-shot)."""
 
     def __init__(self, given: str, model: str, config: ServeConfig) -> None:
         self.cls = task_class(given)
@@ -47,6 +49,7 @@ class _Served:
         self.task: Any = None
         self.error: str | None = None
         self.variants: dict[str, Any] = {}
+        self.continuous: ContinuousBatcher | None = None
         self._lock = threading.Lock()
         self.batcher = Batcher(
             self._predict, max_wait_ms=config.max_wait_ms, max_batch_size=config.max_batch_size, name=self.cls.name
@@ -58,11 +61,57 @@ class _Served:
 
     def load(self) -> None:
         try:
-            self.task = self._load(self.cls.name)
-            self.variants[self.cls.name] = self.task
+            task = self._load(self.cls.name)
+            self.variants[self.cls.name] = task
+            self._start_continuous(task)
+            self.task = task  # ready only now: requests may come in from here on
         except Exception as err:  # noqa: BLE001 - reported by /ready and /v1/models
             logger.exception("Could not load %s=%s", self.cls.name, self.model)
             self.error = f"{type(err).__name__}: {err}"
+
+    def _start_continuous(self, task: Any) -> None:
+        if not self.config.continuous_batching or self.cls.name not in ("chat", "text-generation"):
+            return
+        if (why_not := ContinuousBatcher.supports(task)) is not None:
+            logger.info("%s decodes in dynamic batches, not continuously: %s.", self.cls.name, why_not)
+            return
+        config = self.config
+        try:
+            continuous = ContinuousBatcher(
+                task,
+                num_blocks=config.cb_num_blocks,
+                page_size=config.cb_page_size,
+                max_batch_tokens=config.cb_max_batch_tokens,
+                max_requests=config.cb_max_requests,
+            )
+            continuous.start()
+        except Exception:  # noqa: BLE001 - the model still serves, through the dynamic batcher
+            logger.exception("%s could not start continuous batching; it decodes in dynamic batches.", self.cls.name)
+            return
+        self.continuous = continuous
+        logger.info(
+            "%s decodes with continuous batching: %d requests per step at most, a KV cache of %d tokens.",
+            self.cls.name,
+            config.cb_max_requests,
+            self.continuous.capacity,
+        )
+
+    async def generate(self, prompts: list[Any], options: dict[str, Any]) -> list[Any]:
+        """The results for checked language-model prompts: in the running batch where it can take them, else
+        through the dynamic batcher."""
+        if self.continuous is not None and self.continuous.accepts(prompts, options):
+            return list(await asyncio.gather(*(self.continuous.submit(p, options) for p in prompts)))
+        return await self.batcher.submit(prompts, options)
+
+    def leave(self, prompt: Any) -> None:
+        """A streaming client went away: stop decoding for it (a continuous batch frees its slot now)."""
+        prompt.cancelled.set()
+        if self.continuous is not None:
+            self.continuous.cancel_prompt(prompt)
+
+    def stop_continuous(self) -> None:
+        if self.continuous is not None:
+            self.continuous.stop(timeout=self.config.graceful_timeout)
 
     def _load(self, name: str) -> Any:
         task: Any = name  # any registered name, not only the helpers' literal ones
@@ -82,7 +131,9 @@ class _Served:
         with self._lock:
             if name not in self.variants:  # e.g. classify with labels=: the same model, as zero-shot
                 self.variants[name] = self._load(name)
-        return self.variants[name](items, **options)
+        # The running batch holds still while a dynamic batch uses the same weights.
+        with self.continuous.paused() if self.continuous is not None else nullcontext():
+            return self.variants[name](items, **options)
 
     def describe(self) -> dict[str, Any]:
         task = self.task
@@ -95,6 +146,7 @@ class _Served:
             "device": str(task.device) if task is not None else None,
             "dtype": None if task is None else task.precision,
             "runtime": None if task is None else task.runtime,
+            "continuous_batching": None if self.continuous is None else self.continuous.describe(),
         }
 
 
@@ -144,6 +196,10 @@ def create_app(config: ServeConfig) -> Any:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if config.threads:
+            import torch
+
+            torch.set_num_threads(config.threads)
         for entry in served.values():
             entry.batcher.start()
 
@@ -157,6 +213,7 @@ def create_app(config: ServeConfig) -> Any:
         await loading
         for entry in served.values():
             await entry.batcher.stop(timeout=config.graceful_timeout)
+            await asyncio.get_running_loop().run_in_executor(None, entry.stop_continuous)
 
     app = FastAPI(title="hfapps", description="Hugging Face task helpers over HTTP.", lifespan=lifespan)
     app.add_middleware(Guard, api_key=config.api_key, max_body_bytes=config.max_body_bytes)

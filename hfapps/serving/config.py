@@ -34,8 +34,17 @@ class ServeConfig:
     dtype: str | None = None
     trust_remote_code: bool = False
     workers: int = 1
+    threads: int | None = None  # torch threads per worker (None: torch's default, one per core)
     graceful_timeout: float = 30.0  # on SIGTERM, how long requests in flight may take to finish
     indexes: list[tuple[str, str]] = field(default_factory=list)  # (name, index folder or URL): /v1/indexes/NAME
+    # Continuous batching of chat / text-generation models (hfapps/serving/continuous.py) and its KV cache: pages of
+    # `cb_page_size` tokens, `cb_num_blocks` of them for all requests together (128 x 64 = 8,192 tokens: 0.4 GB for
+    # SmolLM2-135M in float32); `cb_max_batch_tokens` tokens and `cb_max_requests` requests per decoding step.
+    continuous_batching: bool = True
+    cb_num_blocks: int = 128
+    cb_page_size: int = 64
+    cb_max_batch_tokens: int = 512
+    cb_max_requests: int = 64
 
     def check(self) -> None:
         if not self.models:
@@ -56,8 +65,20 @@ class ServeConfig:
                 f"Binding to {self.host} makes the API reachable from other machines: pass --api-key "
                 "KEY (or set HFAPPS_API_KEY), or bind to 127.0.0.1."
             )
-        for name in ("max_batch_size", "max_body_bytes", "max_texts", "max_chars", "max_new_tokens", "workers"):
-            if getattr(self, name) < 1:
+        for name in (
+            "max_batch_size",
+            "max_body_bytes",
+            "max_texts",
+            "max_chars",
+            "max_new_tokens",
+            "workers",
+            "threads",
+            "cb_num_blocks",
+            "cb_page_size",
+            "cb_max_batch_tokens",
+            "cb_max_requests",
+        ):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}.")
         if self.max_wait_ms < 0:
             raise InputError(f"--max-wait-ms must be 0 or more, got {self.max_wait_ms}.")

@@ -4,13 +4,15 @@ shape of `GET /v1/models`, so that the official `openai` client (and whatever sp
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="KEY or anything")
     client.chat.completions.create(model="chat", messages=[...], stream=True)
 
-They run on the served `chat` and `text-generation` models, through the same dynamic batcher as `/v1/<task>`
-(streams that arrive together decode in one batch, each row streaming its own text), with the same API key, body
-limit, `--max-new-tokens` and `--max-chars` limits, and the same `{"error": {"type", "message"}}` errors. A
-stream is server-sent events (`data: {chunk}`, ending with `data: [DONE]`); a client that disconnects mid-stream
-ends its row of the batch at the next token. `stop`, `max_tokens` (or `max_completion_tokens`), `temperature`,
-`top_p`, `seed`, `response_format` (a JSON schema) and `stream_options.include_usage` are honoured; hfapps'
-`top_k` and `repetition_penalty` may be sent as extra fields.
+They run on the served `chat` and `text-generation` models with continuous batching (hfapps/serving/continuous.py:
+a request that arrives while others decode joins their batch at its next step), or, for what that cannot take
+(sampling, a JSON schema, a CTranslate2 export, `--continuous-batching false`), through the same dynamic batcher as
+`/v1/<task>` (streams that arrive together decode in one batch, each row streaming its own text); with the same API
+key, body limit, `--max-new-tokens` and `--max-chars` limits, and the same `{"error": {"type", "message"}}`
+errors. A stream is server-sent events (`data: {chunk}`, ending with `data: [DONE]`); a client that disconnects
+mid-stream frees its row of the batch at the next token. `stop`, `max_tokens` (or `max_completion_tokens`),
+`temperature`, `top_p`, `seed`, `response_format` (a JSON schema) and `stream_options.include_usage` are honoured;
+hfapps' `top_k` and `repetition_penalty` may be sent as extra fields.
 """
 
 # No `from __future__ import annotations`: pydantic reads the request models' field types at run time.
@@ -157,7 +159,7 @@ def add_openai_routes(app: Any, config: ServeConfig) -> None:
                 return error(422, "InputError", "stream=true takes one prompt; send one request per prompt.")
             return _stream(entry, prompts[0], options, body, chat=task == "chat")
         try:
-            results = await entry.batcher.submit(prompts, options)
+            results = await entry.generate(prompts, options)
         except OutOfMemoryError as err:
             return error(503, "OutOfMemory", str(err))
         except HfappsError as err:
@@ -172,7 +174,7 @@ def add_openai_routes(app: Any, config: ServeConfig) -> None:
             loop.call_soon_threadsafe(deltas.put_nowait, text)
 
         prompt.on_delta = on_delta
-        job = asyncio.ensure_future(entry.batcher.submit([prompt], options))
+        job = asyncio.ensure_future(entry.generate([prompt], options))
         job.add_done_callback(lambda _: deltas.put_nowait(None))
         job.add_done_callback(_report_cancelled)
         ident, created = _ident(chat), int(time.time())
@@ -205,7 +207,7 @@ def add_openai_routes(app: Any, config: ServeConfig) -> None:
                     yield chunk(None, usage=result["usage"])
                 yield "data: [DONE]\n\n"
             finally:  # the client went away (or the stream ended): stop decoding for it
-                prompt.cancelled.set()
+                entry.leave(prompt)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -1,5 +1,6 @@
 """The retrieval endpoints of `hfapps serve`: `POST /v1/embeddings` (OpenAI's shape), `POST /v1/rerank`,
-`POST /v1/indexes/{name}/search` and `POST /v1/ask`.
+`GET /v1/indexes` (the served indexes, which the web page offers to ask), `POST /v1/indexes/{name}/search` and
+`POST /v1/ask`.
 
 They run on the served tasks' own batchers (concurrent requests share batches), under the server's limits, key
 and error shape (`{"error": {"type", "message"}}`). `/v1/embeddings` takes and returns what OpenAI's does, so the
@@ -166,6 +167,15 @@ def add_routes(app: Any, served: dict[str, Any], config: Any, indexes: dict[str,
             for i in order
         ]
         return {"results": results, "model": entry.model}
+
+    @app.get("/v1/indexes", summary="the served indexes, and the reader /v1/ask answers with")
+    async def list_indexes() -> Any:
+        reader = served.get("question-answering") or served.get("summarization")
+        return {
+            "object": "list",
+            "data": [{"name": name} for name in indexes],
+            "reader": getattr(reader, "model", None),
+        }
 
     @app.post("/v1/indexes/{name}/search", summary="search a served index")
     async def search(name: str, body: SearchRequest) -> Any:

@@ -26,13 +26,6 @@ class CausalLMTraining(UnlabelledTextTraining):
     peft_task_type = "CAUSAL_LM"
     training_defaults = {"ddp_find_unused_parameters": False}
 
-    def configure(self, model) -> None:
-        quantizer = getattr(model, "hf_quantizer", None)
-        if quantizer is not None and getattr(quantizer.quantization_config, "quant_method", None) == "gguf":
-            # transformers de-quantises a GGUF file as it loads it, but still marks the model quantized, and Trainer
-            # refuses to train a quantized model: its weights are ordinary float tensors, so drop the mark.
-            quantizer.remove_quantization_config(model)
-
     def tokenize(self, split: Dataset, tokenizer, model_config) -> Dataset:
         block = self.args.max_seq_length
         end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []

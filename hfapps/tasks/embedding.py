@@ -32,6 +32,10 @@ from .training import TaskTraining
 TRANSFORMER = ("Transformer",)
 POOLING = ("Pooling",)
 NORMALIZE = ("Normalize",)
+#: The files of a sentence-transformers folder that describe its pipeline (modules.json first), and those of a
+#: module's own folder (pooling, normalisation), which an export carries.
+ST_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+MODULE_FILES = ("config.json",)
 #: Pooling modes hfapps implements, by the key of `1_Pooling/config.json` that turns each on.
 POOLING_MODES = {
     "pooling_mode_cls_token": "cls",
@@ -274,8 +278,36 @@ class Embedding(Task):
     export_format = "onnx"
 
     @classmethod
+    def claims(cls, config: Any) -> int:
+        """A plain encoder (its saved architecture is `…Model`, no task head) exports as an embedder."""
+        architectures = getattr(config, "architectures", None) or []
+        plain = bool(architectures) and all(arch.endswith("Model") for arch in architectures)
+        return 1 if plain and models.model_kind(config) == "encoder" else 0
+
+    @classmethod
     def export_auto_class(cls, config: Any) -> type:
         return AutoModel
+
+    @classmethod
+    def export_files(cls, ref: models.ModelRef) -> list[tuple[str, str]]:
+        """The sentence-transformers files an export carries beside its runtime's (so the export pools, normalises,
+        lower-cases, cuts and prompts as its source does): (path here, path in the export) pairs. The transformer
+        module's own weights are not among them: the export replaces them."""
+        pairs = [(path, name) for name in ST_FILES if (path := _file(ref, name)) is not None]
+        modules_path = _file(ref, "modules.json")
+        modules: list[dict[str, Any]] = []
+        if modules_path is not None:
+            with open(modules_path, encoding="utf-8") as f:
+                modules = json.load(f)
+        for module in modules:
+            folder = str(module.get("path", ""))
+            if not folder or str(module.get("type", "")).rsplit(".", 1)[-1] in TRANSFORMER:
+                continue
+            for name in MODULE_FILES:
+                path = _file(ref, f"{folder}/{name}")
+                if path is not None:
+                    pairs.append((path, f"{folder}/{name}"))
+        return pairs
 
     @classmethod
     def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Hard negatives mined per question, and how deep in BM25's ranking they are drawn from.
 NEGATIVES, MINING_DEPTH = 3, 10
+#: Paragraphs besides its own that each sample question is ranked against when an export is verified.
+SAMPLE_OTHERS = 3
 
 
 class CrossEncoderLoader:
@@ -157,13 +159,28 @@ class Reranking(Task):
     export_format = "onnx"
 
     @classmethod
+    def claims(cls, config: Any) -> int:
+        """A sequence classifier with one output (a cross-encoder's relevance logit) exports as a reranker, before
+        classification claims it."""
+        one_label = int(getattr(config, "num_labels", 2)) == 1
+        return 2 if one_label and models.has_head(config, "ForSequenceClassification") else 0
+
+    @classmethod
     def export_auto_class(cls, config: Any) -> type:
         return AutoModelForSequenceClassification
 
     @classmethod
     def sample_inputs(cls) -> tuple[list[Any], dict[str, Any]]:
-        pairs = [(q["question"], q["context"]) for q in samples.questions()[: samples.CARD_QUESTIONS]]
-        return [{"query": q, "document": d} for q, d in pairs], {}
+        """Each sample question with its own paragraph and the next `SAMPLE_OTHERS` paragraphs of the sample: an
+        export's ranking of each question's candidates is compared with its source's."""
+        found = samples.questions()[: samples.CARD_QUESTIONS]
+        paragraphs = sorted({q["context"] for q in samples.questions()})
+        inputs = []
+        for q in found:
+            own = paragraphs.index(q["context"])
+            for step in range(SAMPLE_OTHERS + 1):
+                inputs.append({"query": q["question"], "document": paragraphs[(own + step) % len(paragraphs)]})
+        return inputs, {}
 
     @classmethod
     def calibration_inputs(cls, path: str | os.PathLike | None = None) -> tuple[list[Any], str]:

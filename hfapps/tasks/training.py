@@ -33,6 +33,8 @@ class TaskTraining:
     #: transformers Auto class the model is loaded with.
     auto_model: ClassVar[type]
     trainer_class: ClassVar[type] = Trainer
+    #: The run's training arguments, set by the runner before data loads: a task's own recipe keys live there.
+    training_args: Any = None
     #: What `peft` calls this kind of model (its TaskType), so that a LoRA run also trains the task's new head.
     peft_task_type: ClassVar[str | None] = None
     #: The training-arguments dataclass of this task's recipes.

@@ -77,9 +77,9 @@ class ModelArguments:
     peft: str | None = field(
         default=None,
         metadata={
-            "help": "Train an adapter instead of every weight: lora, or dora (weight-decomposed LoRA). Needs peft "
-            "(the hfapps[peft] extra).",
-            "choices": ["lora", "dora"],
+            "help": "Train an adapter instead of every weight: lora, or dora (weight-decomposed LoRA); none trains "
+            "every weight (for a recipe whose default is lora). Needs peft (the hfapps[peft] extra).",
+            "choices": ["lora", "dora", "none"],
         },
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA: rank of the adapter matrices."})
@@ -94,6 +94,8 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
+        if self.peft == "none":
+            self.peft = None
         if not self.model_name_or_path and not self.teacher:
             raise RecipeError("The recipe needs model_name_or_path: the model to fine-tune (a Hub id or a folder).")
         if self.peft is not None and self.teacher:

@@ -187,6 +187,7 @@ def setup(
     model_args, data_args, training_args = recipe_config.parse({**defaults, **recipe}, overrides)
     data_args.overwrite = data_args.overwrite or overwrite
     spec = TRAINING[data_args.task](data_args)
+    spec.training_args = training_args  # a task's own keys (sft: its templates)
     if model_args.teacher and not spec.distillable:
         able = ", ".join(name for name, training in TRAINING.items() if training.distillable)
         raise RecipeError(f"Distillation (teacher:) trains students of {able}, not {data_args.task}.")

@@ -248,12 +248,18 @@ def test_ctranslate2_generation_options_reach_the_runtime(seq2seq, tmp_path, ct2
     assert beams == hfapps.summarize(TEXTS[:2], model=seq2seq["t5"], num_beams=3, **FIXED)
 
 
-def test_a_model_without_a_head_is_refused_naming_the_heads(tmp_path, onnx_runtime):
+def test_a_model_without_an_exported_head_is_refused_naming_the_heads(tmp_path, onnx_runtime):
+    """A masked-LM head is none of the exported ones (a plain encoder is: it exports as an embedder,
+    tests/retrieval/test_export.py)."""
+    from transformers import BertForMaskedLM
+
     import tiny_models
 
-    encoder = tiny_models.make_encoder(str(tmp_path / "encoder"))
-    with pytest.raises(TaskMismatchError, match="ForSequenceClassification.*ForQuestionAnswering"):
-        export(encoder, str(tmp_path / "out"))
+    path = str(tmp_path / "mlm")
+    tiny_models.make_encoder(path)
+    BertForMaskedLM.from_pretrained(path).save_pretrained(path)
+    with pytest.raises(TaskMismatchError, match="ForSequenceClassification.*ForQuestionAnswering.*Model"):
+        export(path, str(tmp_path / "out"))
     assert not os.path.exists(tmp_path / "out")
     assert [f for f in os.listdir(tmp_path) if f.startswith(".out")] == []  # no staging folder left
 

@@ -510,6 +510,9 @@ def test_quickstart_commands():
     )
     assert done.returncode == 0, f"`make quickstart` failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "accuracy" in done.stdout, done.stdout[-2000:]
+    assert re.search(r"SmolLM2: \S", done.stdout), done.stdout[-2000:]  # the streamed answer is not empty
+    # The sample documents are indexed and searched: the monthly pass's own passage is the first hit, and read.
+    assert "24 help-centre passages" in done.stdout and "read from pricing-02" in done.stdout, done.stdout[-2000:]
     # The docs' other spellings are the very command make ran (make -n prints it without running it again).
     dry = subprocess.run(
         ["make", "-n", "--no-print-directory", "quickstart"], cwd=REPO, env=env, capture_output=True, text=True

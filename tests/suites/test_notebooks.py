@@ -11,7 +11,7 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..",
 
 def test_the_notebooks_are_there():
     names = [os.path.basename(p) for p in NOTEBOOKS]
-    assert len(names) == 7 and names[0].startswith("01_") and names[-1].startswith("07_")
+    assert len(names) == 8 and names[0].startswith("01_") and names[-1].startswith("08_")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
