@@ -100,10 +100,11 @@ def test_lora_by_default_and_full_fine_tuning_without_peft(tiny_lm, tmp_path):  
     assert json.loads((lora / "hfapps.json").read_text())["task"] == "chat"
     assert (lora / "README.md").is_file() and (lora / "metrics.json").is_file()
 
-    recipe = runner.recipe_config.read_recipe(runner.recipe_config.recipe_path("sft"))
-    recipe = {k: v for k, v in recipe.items() if not k.startswith(("peft", "lora_"))}
-    full = tmp_path / "full"
-    train(recipe, ["--model_name_or_path", tiny_lm, "--train_file", data, "--output_dir", str(full), *QUICK])
+    full = tmp_path / "full"  # --peft none: every weight, as the recipe's header says
+    train(
+        "sft",
+        ["--model_name_or_path", tiny_lm, "--train_file", data, "--output_dir", str(full), "--peft", "none", *QUICK],
+    )
     assert (full / "model.safetensors").is_file() and not (full / "adapter_config.json").exists()
     run = json.loads((full / "run.json").read_text())
     assert run["trainable_parameters"] == run["parameters"]
