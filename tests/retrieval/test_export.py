@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from hfapps.compress.export import export
 from hfapps.compress.verify import COSINE_TOLERANCE, SCORE_TOLERANCE, scores, vectors
@@ -103,31 +102,11 @@ def test_an_embedder_export_pools_and_prompts_as_its_folder_says(retrieval_model
 
 @pytest.fixture(scope="module")
 def reranker(tmp_path_factory):
-    """The tiny cross-encoder of tiny_retrieval.py with weights drawn 10x wider (initializer_range 0.2): the usual
-    0.02 scores every pair within 1e-5 of the others, which no ranking survives; this one spreads them over 0.1."""
-    from transformers import BertConfig, BertForSequenceClassification
+    """The tiny cross-encoder of tiny_retrieval.py with weights drawn 10x wider (initializer_range 0.2) and a head
+    8x wider: the usual 0.02 scores every pair within 1e-5 of the others, which no ranking survives."""
+    from retrieval.tiny_retrieval import make_cross_encoder
 
-    import tiny_models
-
-    path = str(tmp_path_factory.mktemp("reranker"))
-    tokenizer = tiny_models.bert_tokenizer(max_length=64)
-    torch.manual_seed(1)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=1,
-        initializer_range=0.2,
-    )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():  # a wider head spreads the documents' scores, so their order is a ranking worth keeping
-        model.classifier.weight.mul_(8)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return make_cross_encoder(str(tmp_path_factory.mktemp("reranker")), initializer_range=0.2, head_scale=8)
 
 
 def test_reranker_float32_and_int8_exports_keep_the_ranking(reranker, tmp_path):

@@ -39,7 +39,8 @@ def make_sentence_transformer(path: str, *, pooling: str = "mean", normalize: bo
     return path
 
 
-def make_cross_encoder(path: str) -> str:
+def make_cross_encoder(path: str, *, initializer_range: float = 0.02, head_scale: float = 1.0) -> str:
+    """A one-logit BERT cross-encoder. Wider weights (`initializer_range`, `head_scale`) spread its scores apart."""
     tokenizer = tiny_models.bert_tokenizer(max_length=64)
     torch.manual_seed(1)
     config = BertConfig(
@@ -50,8 +51,12 @@ def make_cross_encoder(path: str) -> str:
         intermediate_size=64,
         max_position_embeddings=64,
         num_labels=1,
+        initializer_range=initializer_range,
     )
-    BertForSequenceClassification(config).save_pretrained(path)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.mul_(head_scale)
+    model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 
