@@ -67,6 +67,7 @@ class Index:
         self.collection = collection
         self.embedded = not _is_url(self.target)
         self._lock = threading.Lock()
+        self._searches = milvus.SharedSearch(self._search_milvus)
         self._embedder: Embedding | None = model if isinstance(model, Embedding) else None
         self._model_arg = None if model is None or isinstance(model, Embedding) else os.fspath(model)
         self._load_settings = {"device": device, "batch_size": batch_size}
@@ -87,12 +88,15 @@ class Index:
         except BaseException:
             self.client.close()
             raise
+        rows = self.count() if self.embedded else 0
         if self.properties is not None:
             self._check_model_given()
-            self._check_rows()
+            self._check_rows(rows)
         if self.embedded:  # open: Milvus Lite may rewrite its files from now on, so they are checked by count
             if self.ledger is None:  # a new index (or one whose ledger was lost: it starts from what is there)
-                self.ledger = Ledger(collection, rows=self.count())
+                self.ledger = Ledger(collection)
+            # What `add` counts from: counting a collection is a pass over all its rows, too slow once per batch.
+            self.ledger.rows = rows
             self.ledger.clean, self.ledger.checksums = False, {}
             self.ledger.write(self.target)
 
@@ -115,10 +119,9 @@ class Index:
                 "its own model), or build a new index with this model."
             )
 
-    def _check_rows(self) -> None:
+    def _check_rows(self, rows: int) -> None:
         if self.ledger is None:
             return
-        rows = self.count()
         if rows < self.ledger.rows:
             raise IndexDamagedError(
                 f"The index in {self.target} holds {rows} documents, but {self.ledger.rows} were committed: Milvus "
@@ -182,15 +185,24 @@ class Index:
             for row, vector in zip(rows, embedded):
                 row["dense"] = vector.tolist()
             with self._lock:
+                new = self._new_ids(rows)
                 self.client.upsert(self.collection, rows)
                 if self.ledger is not None:
                     self.ledger.batches.append(key)
-                    self.ledger.rows = self.count()
+                    self.ledger.rows += new
                     self.ledger.write(self.target)
             written += len(rows)
             if progress:
                 logger.warning("%d documents written to %s", offset, self.target)
         return written
+
+    def _new_ids(self, rows: list[dict[str, Any]]) -> int:
+        """How many of these rows' ids the index does not hold yet (what their upsert adds to its count)."""
+        if self.ledger is None:
+            return 0
+        ids = list({row["id"] for row in rows})
+        present = self.client.get(self.collection, ids=ids, output_fields=["id"])
+        return len(ids) - len(present)
 
     def delete(self, ids: Iterable[str] | None = None, *, filter: str | dict[str, Any] | None = None) -> int:
         """Delete documents by id, or those a filter matches; return how many were deleted."""
@@ -310,9 +322,9 @@ class Index:
         if mode in ("hybrid", "dense"):
             vectors = self.embedder.encode(texts, **self._prompt("query")) if texts else np.asarray(queries, np.float32)
             self._check_vectors(vectors, len(queries))
-            dense = milvus.search_dense(self.client, self.collection, vectors, fused_depth, expression)
+            dense = self._searches(("dense", fused_depth, expression), list(vectors))
         if mode in ("hybrid", "bm25"):
-            sparse = milvus.search_bm25(self.client, self.collection, texts, fused_depth, expression)
+            sparse = self._searches(("bm25", fused_depth, expression), texts)
         if rerank is not None and not isinstance(rerank, Task):
             rerank = load("reranking", os.fspath(rerank))  # type: ignore[arg-type]  # once for every query, not once per query
         results = []
@@ -325,6 +337,14 @@ class Index:
                 hits = _rerank(rerank, texts[i], hits)
             results.append(hits[:k])
         return results[0] if single else results
+
+    def _search_milvus(self, key: Any, queries: list[Any]) -> list[list[dict[str, Any]]]:
+        """One Milvus search for the queries of every caller that shares it (`milvus.SharedSearch`)."""
+        field, limit, expression = key
+        if field == "dense":
+            vectors = np.asarray(queries, dtype=np.float32)
+            return milvus.search_dense(self.client, self.collection, vectors, limit, expression)
+        return milvus.search_bm25(self.client, self.collection, queries, limit, expression)
 
     # -- closing ---------------------------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from hfapps.errors import IndexDamagedError, IndexMismatchError, InputError
 from hfapps.retrieval.helpers import embed
 from hfapps.retrieval.index import Index
+from hfapps.retrieval.milvus import SharedSearch
 
 
 def _ids(hits):
@@ -61,6 +64,93 @@ def test_add_search_upsert_delete(tmp_path, retrieval_models, documents):
         assert index.info()["model"] == model and index.info()["dimension"] == 32
         assert index.search(documents[2]["text"], k=1, mode="dense")[0]["id"] == "tokyo"
         assert index.embedder.fingerprint == index.info()["model_fingerprint"]
+
+
+def test_the_ledger_counts_what_each_upsert_adds(tmp_path, retrieval_models, documents):
+    """The ledger adds the ids a batch brings that the index lacked (counting the collection is a pass over it)."""
+    with Index(tmp_path / "ix", model=retrieval_models["embedder"]) as index:
+        index.add(documents[:4])
+        # Two ids it holds, and one new id given twice in the batch: one more document.
+        index.add([documents[0], documents[1], {"id": "new", "text": "one"}, {"id": "new", "text": "two"}])
+        assert index.ledger.rows == len(index) == 5
+        index.add(documents, batch_size=3)  # two batches: the first adds nothing new, the second "zebra", "hund"
+        assert index.ledger.rows == len(index) == 7
+    assert json.loads((tmp_path / "ix" / "hfapps-documents.json").read_text())["rows"] == 7
+    with Index(tmp_path / "ix") as index:
+        assert index.get(["new"])[0]["text"] == "two"
+
+
+def _wait_for(condition, what):
+    deadline = time.time() + 60
+    while not condition():
+        assert time.time() < deadline, f"waited a minute for {what}"
+        time.sleep(0.005)
+
+
+def _gate(shared):
+    """Hold the first Milvus call of `shared` until released; record every call's number of queries."""
+    run, calls, release = shared._run, [], threading.Event()
+
+    def gated(key, queries):
+        calls.append(len(queries))
+        if len(calls) == 1:
+            release.wait(60)
+        return run(key, queries)
+
+    shared._run = gated
+    return calls, release
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25"])
+def test_concurrent_searches_share_one_milvus_call(tmp_path, retrieval_models, documents, mode):
+    """Searches that arrive while one runs go to Milvus together, and each caller gets its own hits."""
+    model = retrieval_models["embedder"]
+    with Index(tmp_path / "ix", model=model) as index:
+        index.add(documents)
+        if mode == "dense":
+            queries = list(embed([d["text"] for d in documents], model=model))
+        else:
+            queries = ["zebra stripes", "Berlin", "Tokyo trains", "dog", "cat", "Paris"]
+        alone = [index.search(q, k=3, mode=mode) for q in queries]
+        calls, release = _gate(index._searches)
+        with ThreadPoolExecutor(len(queries)) as pool:
+            first = pool.submit(index.search, queries[0], k=3, mode=mode)
+            _wait_for(lambda: calls == [1], "the first call")
+            rest = [pool.submit(index.search, q, k=3, mode=mode) for q in queries[1:]]
+            _wait_for(lambda: len(index._searches._waiting.get((mode, 3, ""), [])) == 5, "5 waiting searches")
+            release.set()
+            together = [first.result()] + [f.result() for f in rest]
+        assert calls == [1, 5]
+        assert [_ids(hits) for hits in together] == [_ids(hits) for hits in alone]
+        for shared, own in zip(together, alone):
+            assert [h["score"] for h in shared] == pytest.approx([h["score"] for h in own], abs=1e-5)
+            assert [h["text"] for h in shared] == [h["text"] for h in own]
+        # Other settings (k here) are another call, and the callers queued behind a finished one are served.
+        assert len(index.search(queries[0], k=1, mode=mode)) == 1
+
+
+def test_a_failed_shared_call_fails_its_callers_only():
+    def run(key, queries):
+        if "bad" in queries:
+            raise InputError("a bad query")
+        return [[{"query": q}] for q in queries]
+
+    shared = SharedSearch(run)
+    calls, release = _gate(shared)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(shared, "key", ["a"])
+        _wait_for(lambda: calls == [1], "the first call")
+        bad = [pool.submit(shared, "key", [q]) for q in ("b", "bad")]
+        _wait_for(lambda: len(shared._waiting.get("key", [])) == 2, "2 waiting searches")
+        other = pool.submit(shared, "other key", ["c", "d"])  # another key is not held behind this one
+        assert other.result(timeout=60) == [[{"query": "c"}], [{"query": "d"}]]
+        release.set()
+        assert first.result() == [[{"query": "a"}]]
+        for future in bad:
+            with pytest.raises(InputError, match="a bad query"):
+                future.result()
+    assert shared(("key"), ["e"]) == [[{"query": "e"}]]  # nothing is left holding the key
+    assert calls == [1, 2, 2, 1] and not shared._running
 
 
 def test_another_model_is_refused(tmp_path, retrieval_models, documents):
