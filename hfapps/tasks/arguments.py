@@ -59,6 +59,13 @@ class DataArguments:
     max_seq_length: int = field(default=128, metadata={"help": "Longest input in tokens (QA: window length)."})
     max_target_length: int = field(default=64, metadata={"help": "Longest target in tokens (seq2seq)."})
     doc_stride: int = field(default=128, metadata={"help": "QA: token overlap between context windows."})
+    hard_negatives: int = field(
+        default=0,
+        metadata={
+            "help": "Embedding: passages of the train file that BM25 ranks high for each query but are not its own, "
+            "added to each pair as negatives (0: in-batch negatives only)."
+        },
+    )
     mlm_probability: float = field(default=0.15, metadata={"help": "MLM: share of tokens masked."})
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "Stop after N evaluations without improvement."}

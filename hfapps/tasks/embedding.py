@@ -21,7 +21,7 @@ import torch
 from transformers import AutoModel
 
 from .. import models
-from ..errors import InputError, TaskMismatchError
+from ..errors import DataError, InputError, TaskMismatchError
 from . import samples
 from .base import Task
 from .call_options import option
@@ -195,6 +195,24 @@ class SentenceTransformerLoader:
         return SentenceTransformer(path, device="cpu", trust_remote_code=trust_remote_code)
 
 
+#: How deep in BM25's ranking hard negatives are drawn from.
+MINING_DEPTH = 10
+
+
+def mine_bm25(questions: list[str], passages: list[str], k: int = MINING_DEPTH) -> list[list[int]]:
+    """For each question, the indices of the `k` passages BM25 (bm25s, English stop words) ranks first."""
+    import bm25s
+
+    unique = list(dict.fromkeys(passages))
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(unique, stopwords="en", show_progress=False), show_progress=False)
+    found, _ = retriever.retrieve(
+        bm25s.tokenize(questions, stopwords="en", show_progress=False), k=min(k, len(unique)), show_progress=False
+    )
+    where = {text: passages.index(text) for text in unique}
+    return [[where[unique[j]] for j in row] for row in found.tolist()]
+
+
 class EmbeddingTraining(TaskTraining):
     """Fine-tune an embedder on (query, passage) pairs with sentence-transformers' trainer: in-batch negatives
     (MultipleNegativesRankingLoss, no duplicate texts in a batch), scored by its InformationRetrievalEvaluator on
@@ -211,13 +229,44 @@ class EmbeddingTraining(TaskTraining):
     def columns(self) -> list[str]:
         return [self.args.question_column, self.args.context_column]
 
+    def prepare(self, splits: Any) -> Any:
+        """With `hard_negatives: N`, each training pair gains N passages of the training file that BM25 ranks high
+        for its query but are not its own (columns negative_1..N): MultipleNegativesRankingLoss then tells the
+        passage from its look-alikes, not only from random batch mates."""
+        count = self.args.hard_negatives
+        if count < 0:
+            raise DataError(f"hard_negatives is {count}; give 0 (in-batch negatives only) or more.")
+        if not count or "train" not in splits:
+            return splits
+        question, context = self.columns()
+        train = splits["train"]
+        for column in (question, context):
+            if column not in train.column_names:
+                raise DataError(f"The train split has no {column!r} column; its columns are {train.column_names}.")
+        questions, passages = list(train[question]), list(train[context])
+        if len(set(passages)) <= count:
+            raise DataError(
+                f"hard_negatives: {count} needs more than {count} distinct passages in the train split, which has "
+                f"{len(set(passages))}; lower hard_negatives or add passages."
+            )
+        negatives: list[list[str]] = []
+        for own, mined in zip(passages, mine_bm25(questions, passages, k=max(MINING_DEPTH, 2 * count + 1))):
+            found = list(dict.fromkeys(passages[j] for j in mined if passages[j] != own))[:count]
+            others = (p for p in dict.fromkeys(passages) if p != own and p not in found)
+            negatives.append(found + [next(others) for _ in range(count - len(found))])
+        for n in range(count):
+            train = train.add_column(f"negative_{n + 1}", [row[n] for row in negatives])
+        splits["train"] = train
+        return splits
+
     def configure(self, model: Any) -> None:
         model.config = model[0].auto_model.config  # what the runner reads (model.config) of any model
         model.max_seq_length = self.args.max_seq_length
 
     def tokenize(self, split: Any, tokenizer: Any, model_config: Any) -> Any:
-        """The trainer tokenises each batch itself: keep (anchor, positive) as text, in that order."""
-        return split.select_columns(self.columns())
+        """The trainer tokenises each batch itself: keep (anchor, positive[, negatives]) as text, in that order."""
+        mined = sorted((c for c in split.column_names if c.startswith("negative_")), key=lambda c: int(c[9:]))
+        return split.select_columns(self.columns() + mined)
 
     def collator(self, tokenizer: Any, model: Any) -> Any:
         return None  # sentence-transformers' own

@@ -10,6 +10,7 @@ offline: `hfapps train recipes/reranker.yaml` trains one from MiniLM.
 from __future__ import annotations
 
 import os
+import random
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,7 +21,7 @@ from ..errors import DataError, InputError
 from ..inference.inputs import check_text
 from . import samples
 from .base import Task
-from .embedding import Lazy
+from .embedding import Lazy, mine_bm25
 from .registry import register
 from .training import TaskTraining
 
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     import argparse
 
 
-#: Hard negatives mined per question, and how deep in BM25's ranking they are drawn from.
-NEGATIVES, MINING_DEPTH = 3, 10
+#: Hard negatives mined per question (from the first `MINING_DEPTH` of BM25's ranking).
+NEGATIVES = 3
 #: Paragraphs besides its own that each sample question is ranked against when an export is verified.
 SAMPLE_OTHERS = 3
 
@@ -43,20 +44,6 @@ class CrossEncoderLoader:
         from sentence_transformers import CrossEncoder
 
         return CrossEncoder(path, num_labels=1, device="cpu", trust_remote_code=trust_remote_code)
-
-
-def mine_bm25(questions: list[str], passages: list[str], k: int = MINING_DEPTH) -> list[list[int]]:
-    """For each question, the indices of the `k` passages BM25 (bm25s, English stop words) ranks first."""
-    import bm25s
-
-    unique = list(dict.fromkeys(passages))
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(unique, stopwords="en", show_progress=False), show_progress=False)
-    found, _ = retriever.retrieve(
-        bm25s.tokenize(questions, stopwords="en", show_progress=False), k=min(k, len(unique)), show_progress=False
-    )
-    where = {text: passages.index(text) for text in unique}
-    return [[where[unique[j]] for j in row] for row in found.tolist()]
 
 
 class RerankingTraining(TaskTraining):
@@ -113,6 +100,21 @@ class RerankingTraining(TaskTraining):
         return {"task": "reranking"}
 
 
+def evaluation_samples(dataset: Any) -> list[dict[str, Any]]:
+    """The reranking evaluator's samples from prepared (query, passage, label) rows: each query with its positives
+    and its candidates in a fixed shuffled order. Listed positive first, a model that scores every pair alike (an
+    untrained head) would rank each positive first and score a perfect MRR, since ties keep their order."""
+    candidates: dict[str, dict[str, list[str]]] = {}
+    for query, passage, label in zip(dataset["query"], dataset["passage"], dataset["label"]):
+        entry = candidates.setdefault(query, {"positive": [], "documents": []})
+        entry["documents"].append(passage)
+        if label > 0.5:
+            entry["positive"].append(passage)
+    for query, entry in candidates.items():
+        random.Random(query).shuffle(entry["documents"])
+    return [{"query": query, **entry} for query, entry in candidates.items()]
+
+
 def reranking_trainer() -> type:
     """A CrossEncoderTrainer that the runner builds as it builds a Trainer, with its loss and evaluator."""
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
@@ -121,16 +123,8 @@ def reranking_trainer() -> type:
 
     class RerankingTrainer(CrossEncoderTrainer):
         def __init__(self, *, model, args, train_dataset, eval_dataset, callbacks=None, **_: Any) -> None:
-            candidates: dict[str, dict[str, list[str]]] = {}
-            for query, passage, label in zip(eval_dataset["query"], eval_dataset["passage"], eval_dataset["label"]):
-                entry = candidates.setdefault(query, {"positive": [], "documents": []})
-                entry["documents"].append(passage)
-                if label > 0.5:
-                    entry["positive"].append(passage)
             evaluator = CrossEncoderRerankingEvaluator(
-                samples=[{"query": q, **entry} for q, entry in candidates.items()],
-                name="validation",
-                write_csv=False,
+                samples=evaluation_samples(eval_dataset), name="validation", write_csv=False
             )
             super().__init__(
                 model=model,
