@@ -153,6 +153,8 @@ def resolve(model: str | os.PathLike, *, trust_remote_code: bool = False) -> tup
 
 
 def _load_config(ref: ModelRef, trust_remote_code: bool) -> PretrainedConfig:
+    if ref.gguf_file and os.path.isfile(os.path.join(_float_folder(ref), "config.json")):
+        ref = ModelRef(_float_folder(ref), None, ref.name)  # its float folder is written: no GGUF parsing (~10 s)
     try:
         return AutoConfig.from_pretrained(ref.path, trust_remote_code=trust_remote_code, **ref.kwargs())
     except ValueError as err:

@@ -92,3 +92,21 @@ def test_trust_remote_code_is_off_and_nothing_is_executed(tiny, tmp_path):
     with pytest.raises(ModelLoadError, match="trust_remote_code=True"):
         hfapps.load("sentiment", str(folder))
     assert not marker.exists()
+
+
+def test_a_gguf_file_whose_float_folder_is_written_is_not_parsed_again(tmp_path, monkeypatch):
+    """Reading a GGUF file's config parses the whole file (about 10 s for SmolLM2 on 2 cores); once its float folder
+    is in hfapps' cache, the config comes from there. The GGUF file here is not a GGUF file at all: parsing it
+    would fail."""
+    from tiny_models import make_chat_llama
+
+    monkeypatch.setenv("HFAPPS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "gguf-model"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(b"not a gguf file")
+    ref = models.ModelRef(str(folder), "model.gguf", str(folder / "model.gguf"))
+    with pytest.raises(ModelLoadError):
+        models.resolve(str(folder / "model.gguf"))  # no float folder yet: the file itself is read, and refused
+    make_chat_llama(models._float_folder(ref))
+    found, config = models.resolve(str(folder / "model.gguf"))
+    assert found.gguf_file == "model.gguf" and config.model_type == "llama"

@@ -7,10 +7,12 @@ weight matrix on every call, which can cost more than the product itself; a weig
 compiler's CPU weight pre-packing) avoids that.
 
 `pack_linear_layers(model)` makes every `nn.Linear` of a CPU float32 model keep one packed copy of
-its weight for the most recent small row count and use it while that count repeats (every decoding
-step of a batch). Products with more rows (the encoder, prompt prefill) run as before, so do
-gradients, other dtypes and devices, and a weight changed in place is packed again. The packed
-copies cost memory (a share of the model's own size; the figures are in benchmarks/RESULTS.md).
+its weight for a small row count that repeats (every decoding step of a batch): packed at the second
+call in a row with that count, and used while it lasts. A count seen once (a short prompt's prefill)
+runs plain, since packing the whole weight for one product doubled the time to the first token.
+Products with more rows (the encoder, a long prompt) run as before, so do gradients, other dtypes
+and devices, and a weight changed in place is packed again. The packed copies cost memory (a share
+of the model's own size; the figures are in benchmarks/RESULTS.md).
 Set `HFAPPS_PACK_WEIGHTS=0` to turn it off.
 """
 
@@ -51,6 +53,9 @@ def _packed_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(x, weight, self.bias)
     key = (rows, weight.data_ptr(), weight._version)
     if self._hfapps_packed_key != key:
+        last, self._hfapps_last_rows = self._hfapps_last_rows, rows
+        if last != rows:  # a row count seen once (a prompt) is not worth packing the whole weight for
+            return nn.functional.linear(x, weight, self.bias)
         with torch.no_grad():
             self._hfapps_packed = torch.ops.mkl._mkl_reorder_linear_weight(weight.detach(), rows)
         self._hfapps_packed_key = key
@@ -64,6 +69,7 @@ def pack_linear_layers(model: nn.Module) -> int:
         if type(module) is nn.Linear and not hasattr(module, "_hfapps_packed_key"):
             module._hfapps_packed_key = None
             module._hfapps_packed = None
+            module._hfapps_last_rows = None
             module.forward = types.MethodType(_packed_forward, module)
             count += 1
     return count

@@ -33,18 +33,33 @@ def test_packed_linear_matches_plain(shape, bias):
     plain, packed = packed_linear(bias=bias)
     x = torch.randn(*shape)
     with torch.inference_mode():
-        expected, got = plain(x), packed(x)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        expected, first, again = plain(x), packed(x), packed(x)
+    assert first.shape == again.shape == expected.shape
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, expected, rtol=1e-5, atol=1e-5)
     rows = x.numel() // x.shape[-1]
     assert (packed._hfapps_packed_key is not None) == (rows <= packing.MAX_PACKED_ROWS)
+
+
+def test_a_row_count_is_packed_when_it_repeats_not_for_a_one_off_prompt():
+    plain, packed = packed_linear()
+    prompt, step = torch.randn(40, 48), torch.randn(1, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(packed(prompt), plain(prompt), rtol=1e-5, atol=1e-5)
+        assert packed._hfapps_packed_key is None  # the prefill's rows came once: plain sgemm
+        packed(step)
+        assert packed._hfapps_packed_key is None
+        for _ in range(3):  # decoding: the same row count at every step
+            torch.testing.assert_close(packed(step), plain(step), rtol=1e-5, atol=1e-5)
+            assert packed._hfapps_packed_key is not None and packed._hfapps_packed_key[0] == 1
 
 
 def test_a_weight_changed_in_place_is_packed_again():
     plain, packed = packed_linear()
     x = torch.randn(8, 48)
     with torch.inference_mode():
-        packed(x)
+        packed(x), packed(x)
+    assert packed._hfapps_packed_key is not None
     with torch.no_grad():
         packed.weight.mul_(2.0)
         plain.weight.mul_(2.0)

@@ -40,3 +40,8 @@ def test_smollm2_sft_result_chats_and_exports(tmp_path):
     assert cached is not None and os.path.isfile(os.path.join(cached.path, "model.safetensors"))
     config = json.loads(open(os.path.join(cached.path, "config.json")).read())
     assert "quantization_config" not in config and config["architectures"] == ["LlamaForCausalLM"]
+    # Once that folder exists, resolving the GGUF model reads its config from there (no GGUF parsing), and it is
+    # the GGUF file's own config less the quantization mark.
+    ref, resolved = models.resolve("HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert ref.gguf_file and resolved.num_hidden_layers == config["num_hidden_layers"] == 30
+    assert resolved.vocab_size == config["vocab_size"] and getattr(resolved, "quantization_config", None) is None
