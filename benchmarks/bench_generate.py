@@ -12,7 +12,8 @@ Greedy; median of `--repeats`, the paths interleaved. Serving: N concurrent clie
 of up to `--new-tokens` tokens from `/v1/chat/completions` of the packaged SmolLM2's float32 folder (hfapps' cache
 of its GGUF file); aggregate completion tokens/s, time to first token p50/p99 and the ratio to one client, for
 `hfapps serve` with continuous batching (its default), with dynamic batching only (`--continuous-batching false`),
-with batching off (`--max-batch-size 1` as well), and `transformers serve --continuous-batching` on the same folder
+with batching off (`--max-batch-size 1` as well), its CTranslate2 int8 export (`hfapps export --quantize int8`;
+CTranslate2 models go through the dynamic batcher), and `transformers serve --continuous-batching` on the same folder
 (its fast mode; its KV cache sized as hfapps' default: 128 pages of 64 tokens). Run it on an idle machine
 (`lscpu` names the CPU in the output); torch runs with `--threads` threads (default 1: on a shared 2-core machine
 two threads that spin-wait on each other decode several times slower). Causal pre-training (`--clm`): held-out
@@ -87,14 +88,19 @@ def llama_cpp_path(llm, tokenizer, new_tokens: int) -> tuple[float, float, int]:
     return ttft, rest, count
 
 
-def single(args: argparse.Namespace) -> None:
+def ct2_folder() -> str:
+    """The packaged SmolLM2 exported to CTranslate2 int8 (`hfapps export ... --quantize int8`), cached."""
     from hfapps.compress.export import export
 
-    chat = hfapps.load("chat", MODEL, progress=False)
     folder = os.path.join(CACHE, "smollm2-chat-ct2-int8")
     if not os.path.isdir(folder):
         export(MODEL, folder, format="ctranslate2", quantize="int8", task="chat", measure=False)
-    fast = hfapps.load("chat", folder, progress=False)
+    return folder
+
+
+def single(args: argparse.Namespace) -> None:
+    chat = hfapps.load("chat", MODEL, progress=False)
+    fast = hfapps.load("chat", ct2_folder(), progress=False)
     from transformers import AutoModelForCausalLM
 
     plain = AutoModelForCausalLM.from_pretrained(float_folder(), dtype=torch.float32).eval()  # hfapps packs its own
@@ -193,8 +199,10 @@ def servers(folder: str) -> list[tuple[str, list[str], str]]:
     hfapps_serve = [sys.executable, "-m", "hfapps", "serve", "--model", f"chat={folder}", "--max-new-tokens", "512"]
     import transformers
 
+    int8 = [sys.executable, "-m", "hfapps", "serve", "--model", f"chat={ct2_folder()}", "--max-new-tokens", "512"]
     return [
         ("hfapps, continuous batching", hfapps_serve, "chat"),
+        ("hfapps, CTranslate2 int8 export, dynamic batching", int8, "chat"),
         ("hfapps with 2 torch threads, continuous batching", [*hfapps_serve, "--threads", "2"], "chat"),
         (
             f"transformers {transformers.__version__} serve --continuous-batching",

@@ -2,6 +2,11 @@
 (`--max-batch-size 1`), and both against the offline `hfapps.sentiment` batch on the same texts.
 
     python benchmarks/bench_serve.py [--requests 512] [--model FOLDER]
+    python benchmarks/bench_serve.py --embeddings [--requests 512] [--model FOLDER]
+
+`--embeddings` serves an embedder instead (default: the packaged all-MiniLM-L6-v2) and sends each sentence to
+`POST /v1/embeddings` in OpenAI's request shape, against the offline `hfapps.embed` over the same texts; every
+vector is compared with the offline one (least cosine).
 
 Workload: SST-2 dev sentences, one per request, from 64 concurrent clients: keep-alive HTTP/1.1 connections
 driven by asyncio in this process, which shares the machine's cores with the server. Latency p50/p99 at 1, 16
@@ -24,19 +29,26 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import hfapps  # noqa: E402
 from hfapps.cli.sharding import free_port  # noqa: E402
 
 from common import machine, need_data, sentiment_model, sst2  # noqa: E402
 
+ROUTES = {  # the served model's name: its path, and a request body for one text
+    "sentiment": ("/v1/sentiment", lambda text: {"inputs": text}),
+    "embed": ("/v1/embeddings", lambda text: {"model": "embed", "input": text}),
+}
 
-async def client(port: int, path: str, queue: asyncio.Queue, out: list) -> None:
+
+async def client(port: int, name: str, queue: asyncio.Queue, out: list) -> None:
     """One keep-alive connection sending the queued texts one request at a time."""
+    path, request = ROUTES[name]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while not queue.empty():
             index, text = queue.get_nowait()
-            body = json.dumps({"inputs": text}).encode()
+            body = json.dumps(request(text)).encode()
             start = time.perf_counter()
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -56,10 +68,10 @@ async def client(port: int, path: str, queue: asyncio.Queue, out: list) -> None:
         writer.close()
 
 
-def start_server(model: str, *extra: str) -> tuple[subprocess.Popen, int]:
+def start_server(model: str, *extra: str, name: str = "sentiment") -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hfapps", "serve", "--model", f"sentiment={model}", "--port", str(port), *extra],
+        [sys.executable, "-m", "hfapps", "serve", "--model", f"{name}={model}", "--port", str(port), *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -74,7 +86,7 @@ def start_server(model: str, *extra: str) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("the server did not start")
 
 
-def load(port: int, texts: list[str], clients: int) -> tuple[float, list[float], list[dict]]:
+def load(port: int, texts: list[str], clients: int, name: str = "sentiment") -> tuple[float, list[float], list[dict]]:
     """Requests per second, each request's latency, and the answers, in the texts' order."""
 
     async def run(sample: list[str]) -> float:
@@ -82,7 +94,7 @@ def load(port: int, texts: list[str], clients: int) -> tuple[float, list[float],
         for item in enumerate(sample):
             queue.put_nowait(item)
         start = time.perf_counter()
-        await asyncio.gather(*(client(port, "/v1/sentiment", queue, out) for _ in range(clients)))
+        await asyncio.gather(*(client(port, name, queue, out) for _ in range(clients)))
         return time.perf_counter() - start
 
     out: list = [None] * len(texts)
@@ -104,8 +116,11 @@ def main() -> None:
         default=None,
         help="a sentiment model folder (default: the cached MiniLM; an `hfapps export` folder works too)",
     )
+    parser.add_argument("--embeddings", action="store_true", help="serve an embedder on /v1/embeddings instead")
     args = parser.parse_args()
     need_data()
+    if args.embeddings:
+        return embeddings(args)
     model = args.model or sentiment_model()
     texts = sst2("dev", args.requests)[0]
     print(machine())
@@ -145,6 +160,48 @@ def main() -> None:
             f"{name}: {rate:.1f} requests/s with 64 clients; labels {identical:.1%} identical to offline "
             f"(scores within {score_gap:.1e}: batches pad differently); {lat}"
         )
+    batched, single = rows["batching (default)"], rows["no batching (--max-batch-size 1)"]
+    print(f"batching / no batching: {batched / single:.2f}x;  batching / offline batch: {batched / offline_rate:.0%}")
+
+
+def embeddings(args: argparse.Namespace) -> None:
+    """`POST /v1/embeddings` at 64 clients, with dynamic batching and without, against the offline helper."""
+    import numpy as np
+
+    texts = sst2("dev", args.requests)[0]
+    model = args.model  # None: the packaged all-MiniLM-L6-v2
+    print(machine())
+    hfapps.embed(texts[:8], model=model)
+    start = time.perf_counter()
+    offline = hfapps.embed(texts, model=model)
+    offline_rate = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for text in texts[:128]:
+        hfapps.embed(text, model=model)
+    one_rate = 128 / (time.perf_counter() - start)
+    hfapps.clear_cache()
+    print(
+        f"offline hfapps.embed, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call per text: "
+        f"{one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)"
+    )
+    rows = {}
+    served = model or "sentence-transformers/all-MiniLM-L6-v2"
+    for name, extra in (("batching (default)", ()), ("no batching (--max-batch-size 1)", ("--max-batch-size", "1"))):
+        process, port = start_server(served, *extra, name="embed")
+        try:
+            rate, _, answers = load(port, texts, 64, name="embed")
+            vectors = np.array([a["data"][0]["embedding"] for a in answers], dtype=np.float32)
+            least = float(np.min(np.sum(vectors * offline, axis=1)))
+            latency = {c: load(port, texts[: 64 if c == 1 else 256], c, name="embed")[1] for c in (1, 16, 64)}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        rows[name] = rate
+        lat = "  ".join(
+            f"{c} clients p50 {1000 * percentile(v, 50):.0f} ms p99 {1000 * percentile(v, 99):.0f} ms"
+            for c, v in latency.items()
+        )
+        print(f"{name}: {rate:.1f} requests/s with 64 clients; least cosine to offline {least:.6f}; {lat}")
     batched, single = rows["batching (default)"], rows["no batching (--max-batch-size 1)"]
     print(f"batching / no batching: {batched / single:.2f}x;  batching / offline batch: {batched / offline_rate:.0%}")
 
