@@ -119,89 +119,60 @@ def main() -> None:
     parser.add_argument("--embeddings", action="store_true", help="serve an embedder on /v1/embeddings instead")
     args = parser.parse_args()
     need_data()
-    if args.embeddings:
-        return embeddings(args)
-    model = args.model or sentiment_model()
     texts = sst2("dev", args.requests)[0]
     print(machine())
-    hfapps.sentiment(texts[:8], model=model)
-    start = time.perf_counter()
-    offline = hfapps.sentiment(texts, model=model)
-    offline_rate = len(texts) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for text in texts[:128]:
-        hfapps.sentiment(text, model=model)
-    one_rate = 128 / (time.perf_counter() - start)
-    hfapps.clear_cache()
-    print(
-        f"offline hfapps.sentiment, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call per "
-        f"text: {one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)"
-    )
-    rows = {}
-    for name, extra in (("batching (default)", ()), ("no batching (--max-batch-size 1)", ("--max-batch-size", "1"))):
-        process, port = start_server(model, *extra)
-        try:
-            rate, _, answers = load(port, texts, 64)
-            identical = sum(a["label"] == b["label"] for a, b in zip(answers, offline)) / len(texts)
-            score_gap = max(abs(a["score"] - b["score"]) for a, b in zip(answers, offline))
-            latency = {}
-            for clients in (1, 16, 64):
-                sample = texts[: min(len(texts), 64 if clients == 1 else 256)]
-                latency[clients] = load(port, sample, clients)[1]
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        rows[name] = rate
-        lat = "  ".join(
-            f"{c} clients p50 {1000 * percentile(v, 50):.0f} ms p99 {1000 * percentile(v, 99):.0f} ms"
-            for c, v in latency.items()
-        )
-        print(
-            f"{name}: {rate:.1f} requests/s with 64 clients; labels {identical:.1%} identical to offline "
-            f"(scores within {score_gap:.1e}: batches pad differently); {lat}"
-        )
-    batched, single = rows["batching (default)"], rows["no batching (--max-batch-size 1)"]
-    print(f"batching / no batching: {batched / single:.2f}x;  batching / offline batch: {batched / offline_rate:.0%}")
+    if args.embeddings:
+        compare("embed", args.model or "sentence-transformers/all-MiniLM-L6-v2", texts, hfapps.embed, agree_vectors)
+    else:
+        compare("sentiment", args.model or sentiment_model(), texts, hfapps.sentiment, agree_labels)
 
 
-def embeddings(args: argparse.Namespace) -> None:
-    """`POST /v1/embeddings` at 64 clients, with dynamic batching and without, against the offline helper."""
+def agree_labels(answers: list[dict], offline: list[dict]) -> str:
+    identical = sum(a["label"] == b["label"] for a, b in zip(answers, offline)) / len(offline)
+    score_gap = max(abs(a["score"] - b["score"]) for a, b in zip(answers, offline))
+    return f"labels {identical:.1%} identical to offline (scores within {score_gap:.1e}: batches pad differently)"
+
+
+def agree_vectors(answers: list[dict], offline) -> str:
     import numpy as np
 
-    texts = sst2("dev", args.requests)[0]
-    model = args.model  # None: the packaged all-MiniLM-L6-v2
-    print(machine())
-    hfapps.embed(texts[:8], model=model)
+    vectors = np.array([a["data"][0]["embedding"] for a in answers], dtype=np.float32)
+    return f"least cosine to offline {float(np.min(np.sum(vectors * offline, axis=1))):.6f}"
+
+
+def compare(name: str, model: str, texts: list[str], helper, agreement) -> None:
+    """The served model `name` at 64 clients, with dynamic batching and without, against its offline helper (one
+    call over every text, and one call per text: the ceiling of what batching can gain); `agreement(answers,
+    offline)` says how far the served answers are from the helper's."""
+    helper(texts[:8], model=model)
     start = time.perf_counter()
-    offline = hfapps.embed(texts, model=model)
+    offline = helper(texts, model=model)
     offline_rate = len(texts) / (time.perf_counter() - start)
     start = time.perf_counter()
     for text in texts[:128]:
-        hfapps.embed(text, model=model)
+        helper(text, model=model)
     one_rate = 128 / (time.perf_counter() - start)
     hfapps.clear_cache()
     print(
-        f"offline hfapps.embed, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call per text: "
-        f"{one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)"
+        f"offline hfapps.{helper.__name__}, one call over {len(texts)} texts: {offline_rate:.1f} texts/s; one call "
+        f"per text: {one_rate:.1f} texts/s (so batching can gain {offline_rate / one_rate:.2f}x at most)"
     )
     rows = {}
-    served = model or "sentence-transformers/all-MiniLM-L6-v2"
-    for name, extra in (("batching (default)", ()), ("no batching (--max-batch-size 1)", ("--max-batch-size", "1"))):
-        process, port = start_server(served, *extra, name="embed")
+    for label, extra in (("batching (default)", ()), ("no batching (--max-batch-size 1)", ("--max-batch-size", "1"))):
+        process, port = start_server(model, *extra, name=name)
         try:
-            rate, _, answers = load(port, texts, 64, name="embed")
-            vectors = np.array([a["data"][0]["embedding"] for a in answers], dtype=np.float32)
-            least = float(np.min(np.sum(vectors * offline, axis=1)))
-            latency = {c: load(port, texts[: 64 if c == 1 else 256], c, name="embed")[1] for c in (1, 16, 64)}
+            rate, _, answers = load(port, texts, 64, name=name)
+            agreed = agreement(answers, offline)
+            latency = {c: load(port, texts[: 64 if c == 1 else 256], c, name=name)[1] for c in (1, 16, 64)}
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
-        rows[name] = rate
+        rows[label] = rate
         lat = "  ".join(
             f"{c} clients p50 {1000 * percentile(v, 50):.0f} ms p99 {1000 * percentile(v, 99):.0f} ms"
             for c, v in latency.items()
         )
-        print(f"{name}: {rate:.1f} requests/s with 64 clients; least cosine to offline {least:.6f}; {lat}")
+        print(f"{label}: {rate:.1f} requests/s with 64 clients; {agreed}; {lat}")
     batched, single = rows["batching (default)"], rows["no batching (--max-batch-size 1)"]
     print(f"batching / no batching: {batched / single:.2f}x;  batching / offline batch: {batched / offline_rate:.0%}")
 
