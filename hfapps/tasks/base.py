@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .. import models, runtimes
 from ..errors import HfappsError, OutOfMemoryError, TaskMismatchError
+from ..inference import onednn
 from ..inference.batching import length_sorted_batches
 from ..inference.devices import inference_context, resolve_device, resolve_dtype
 from ..inference.inputs import check_text, chunked, shape_of
@@ -198,7 +199,7 @@ class Task:
     def _load(self, auto_class: type, *, allow_pickle: bool, **kwargs: Any):
         if runtimes.runtime_of(self.meta):  # an `hfapps export` folder
             return runtimes.load_model(self.ref, self.config, self.meta, auto_class, self.device)
-        return models.load_model(
+        model = models.load_model(
             self.ref,
             auto_class,
             device=self.device,
@@ -207,6 +208,9 @@ class Task:
             allow_pickle=allow_pickle,
             **kwargs,
         )
+        if models.model_kind(self.config) == "encoder" and onednn.available(self.device, self.dtype):
+            onednn.fuse_linear_layers(model)  # bias and GELU fused into the products (hfapps/inference/onednn.py)
+        return model
 
     @property
     def max_input_tokens(self) -> int:
