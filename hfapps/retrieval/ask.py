@@ -80,9 +80,14 @@ def _reader(reader: str | os.PathLike[str] | Task | None) -> Task:
 
 
 def _extract(task: Task, question: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best span over all passages (each read in its own windows), with where it stands."""
+    """The best span over all passages (each read in its own windows), with where it stands.
+
+    An extractive reader's score is a probability within one passage: a passage without the answer still offers
+    a confident span. So each span's score is weighed by its passage's place in the ranking, 1 / (rank + 1) as in
+    reciprocal rank fusion: a later passage wins only with a span that many times surer than the first one's.
+    `score` is the chosen span's own probability."""
     answers = task([{"question": question, "context": hit["text"]} for hit in hits])
-    best = max(range(len(hits)), key=lambda i: answers[i]["score"])
+    best = max(range(len(hits)), key=lambda i: answers[i]["score"] / (i + 1))
     answer = answers[best]
     return {
         "answer": answer["answer"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hfapps.errors import InputError
-from hfapps.retrieval.ask import ask
+from hfapps.retrieval.ask import _extract, ask
 from hfapps.retrieval.index import Index
 
 
@@ -38,3 +38,34 @@ def test_chat_reader_cites_passages_by_id(tmp_path, retrieval_models, documents,
         result = ask("zebra", index=index, reader=tiny["chat"], k=2, max_new_tokens=8)
     assert isinstance(result["answer"], str)
     assert set(result["citations"]) <= {s["id"] for s in result["sources"]}
+
+
+class _SetScores:
+    """An extractive reader whose span probabilities the test sets: `_extract`'s choice between passages."""
+
+    name = "question-answering"
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = scores
+
+    def __call__(self, inputs: list[dict[str, str]]) -> list[dict[str, object]]:
+        return [
+            {"answer": item["context"][:5], "score": score, "start": 0, "end": 5}
+            for item, score in zip(inputs, self.scores, strict=True)
+        ]
+
+
+@pytest.mark.parametrize(
+    ("scores", "chosen"),
+    [
+        ([0.5, 0.9, 0.1], "first"),  # surer, but not twice as sure as the first passage's span
+        ([0.3, 0.9, 0.1], "second"),  # three times as sure: the second passage's span wins
+        ([0.2, 0.3, 0.7], "third"),  # more than three times the first's: the third wins
+    ],
+)
+def test_a_later_passage_wins_only_with_a_much_surer_span(scores, chosen):
+    hits = [{"id": name, "text": f"{name} passage"} for name in ("first", "second", "third")]
+    result = _extract(_SetScores(scores), "which?", hits)
+    assert result["id"] == chosen
+    assert result["score"] == scores[["first", "second", "third"].index(chosen)]  # the span's own probability
+    assert result["answer"] == chosen[:5] and (result["start"], result["end"]) == (0, 5)
