@@ -113,3 +113,50 @@ def test_the_embedding_helper_runs_fused_products_unless_turned_off(tmp_path, mo
     assert not any(getattr(m, "_hfapps_onednn", False) for m in plain_task.model.modules())
     assert ops_run(lambda: plain_task.encode(texts)).get(FUSED_OP, 0) == 0
     torch.testing.assert_close(torch.from_numpy(fused_task.encode(texts)), torch.from_numpy(plain_task.encode(texts)))
+
+
+EMULATED_SCRIPT = """
+import json
+import torch
+from torch.profiler import ProfilerActivity, profile
+from transformers import BertConfig, BertModel
+from hfapps.inference import onednn
+torch.manual_seed(0)
+config = BertConfig(vocab_size=200, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128)
+plain, fused = BertModel(config).eval(), BertModel(config).eval()
+fused.load_state_dict(plain.state_dict())
+onednn.fuse_linear_layers(fused)
+ids = torch.randint(0, 200, (8, 40))
+with torch.inference_mode():
+    expected = plain(input_ids=ids).last_hidden_state
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        got = fused(input_ids=ids).last_hidden_state
+ran = {event.key: event.count for event in prof.key_averages()}
+print(json.dumps({"isa": torch.backends.cpu.get_cpu_capability(), "difference": float((got - expected).abs().max()),
+                  "fused": ran.get("mkldnn::_linear_pointwise", 0), "gelu": ran.get("aten::gelu", 0)}))
+"""
+
+
+@pytest.mark.slow
+def test_fused_products_on_an_emulated_zen2_give_the_plain_outputs():
+    """oneDNN picks its kernels from CPUID: under QEMU's AMD EPYC Rome (Zen 2: AVX2, no AVX-512) it runs its AVX2
+    ones, which must give the plain model's outputs too."""
+    import json
+    import platform
+    import shutil
+    import subprocess
+    import sys
+
+    qemu = shutil.which("qemu-x86_64")
+    if platform.machine() != "x86_64":
+        pytest.skip("QEMU user-mode emulation of an x86 CPU is run on x86 hosts")
+    if qemu is None:
+        missing("qemu-x86_64 (Debian's qemu-user package)")
+    result = subprocess.run(
+        [qemu, "-cpu", "EPYC-Rome", sys.executable, "-c", EMULATED_SCRIPT], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["isa"] == "AVX2"
+    assert seen["fused"] == 2 * 6 and seen["gelu"] == 0
+    assert seen["difference"] < 1e-4, seen
