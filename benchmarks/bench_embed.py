@@ -7,6 +7,7 @@ float32 vectors, and its cost in recall on the SQuAD retrieval benchmark (exact 
 
     python benchmarks/bench_embed.py
     python benchmarks/bench_embed.py --texts 400 --rounds 1 --recall_questions 500     # a quick check that it runs
+    python benchmarks/bench_embed.py --products     # only MiniLM's three product shapes, plain against oneDNN-fused
 
 The speed figures are only meaningful on an idle machine: run it with nothing else running.
 """
@@ -72,12 +73,46 @@ def recall_cost(float_model: str, int8_model: str, questions_n: int | None) -> d
     return found
 
 
+def products(rows: int = 8160) -> None:
+    """MiniLM-L6's three product shapes on `rows` rows (a batch of 32 paragraphs of 255 tokens): plain layers (the
+    384-to-1,536 one is BERT's intermediate block, its GELU included) against the same layers fused by hfapps
+    (`hfapps/inference/onednn.py`), best of 8, in milliseconds."""
+    import copy
+
+    from torch import nn
+    from transformers import BertConfig
+    from transformers.models.bert.modeling_bert import BertIntermediate
+
+    from hfapps.inference import onednn
+
+    print(f"machine: {machine()}; torch threads {torch.get_num_threads()}")
+    print("| product | plain ms | fused ms | speed-up |\n| --- | --- | --- | --- |")
+    shapes = (
+        ("384 to 384", nn.Linear(384, 384), 384),
+        ("384 to 1,536 + GELU", BertIntermediate(BertConfig(hidden_size=384, intermediate_size=1536)), 384),
+        ("1,536 to 384", nn.Linear(1536, 384), 1536),
+    )
+    for name, plain, width in shapes:
+        fused = copy.deepcopy(plain)
+        onednn.fuse_linear_layers(fused)
+        x = torch.randn(rows, width)
+        with torch.inference_mode():
+            torch.testing.assert_close(fused(x), plain(x), rtol=1e-4, atol=1e-4)
+            _, plain_s = best_of(8, plain, x)
+            _, fused_s = best_of(8, fused, x)
+        print(f"| {name} | {plain_s * 1000:.1f} | {fused_s * 1000:.1f} | {plain_s / fused_s:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="best of N rounds, each running all three in turn")
     parser.add_argument("--recall_questions", type=int, default=None, help="SQuAD questions for recall (all: 5,696)")
+    parser.add_argument("--products", action="store_true", help="only time the product shapes, plain and fused")
     args = parser.parse_args()
+    if args.products:
+        products()
+        return
     need_data()
     from sentence_transformers import SentenceTransformer
 

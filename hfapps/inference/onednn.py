@@ -21,6 +21,7 @@ import types
 
 import torch
 from torch import nn
+from transformers.activations import GELUActivation
 
 #: Below this many rows (tokens in the batch) the plain product is as fast, and the per-call weight layout costs more.
 MIN_ROWS = 64
@@ -70,7 +71,7 @@ def _exact_gelu(module: nn.Module) -> bool:
     """transformers' "gelu" activation (erf, not the tanh approximation), the one oneDNN's "gelu"/"none" computes."""
     if type(module) is nn.GELU:
         return module.approximate == "none"
-    return type(module).__name__ == "GELUActivation" and getattr(module, "act", None) is nn.functional.gelu
+    return type(module) is GELUActivation and getattr(module, "act", None) is nn.functional.gelu
 
 
 def fuse_linear_layers(model: nn.Module) -> int:
